@@ -1,0 +1,80 @@
+/// Cumulative IT energy, facility energy and CO2e of one component.
+public struct ComponentTotals: Sendable, Hashable {
+    /// IT energy in microjoules: the exact sum of the component's domain deltas.
+    public internal(set) var itMicrojoules: Double = 0
+    /// IT energy × the PUE in force when each delta was drawn, in joules.
+    public internal(set) var facilityJoules: Double = 0
+    /// Facility energy × the grid intensity in force when each delta was drawn, in grams.
+    public internal(set) var co2eGrams: Double = 0
+
+    public init() {}
+
+    public var itJoules: Double { itMicrojoules / 1e6 }
+}
+
+/// The accounting of DESIGN.md §1: per-domain totals, and per-component IT energy, facility energy and CO2e
+/// integrated sample by sample, so that a change of PUE or intensity affects only energy drawn after it.
+public struct EnergyLedger: Sendable {
+    public private(set) var domains: [DomainKey: DomainAccount] = [:]
+    /// The component each domain counted toward at its last observation (absent: none).
+    public private(set) var componentOfDomain: [DomainKey: Component] = [:]
+    public private(set) var components: [Component: ComponentTotals] = [:]
+    /// Components a measuring (non-estimate) source has covered; from then on the estimate steps aside for them.
+    public private(set) var measuredComponents: Set<Component> = []
+
+    public init() {
+        for component in Component.allCases { components[component] = ComponentTotals() }
+    }
+
+    /// Records one sample's good observations, made at `seconds` on a monotonic clock, and returns each domain's step.
+    ///
+    /// Domains that failed this sample are simply absent: their baselines stay, so the next good read adds the
+    /// energy drawn meanwhile.
+    @discardableResult
+    public mutating func record(
+        _ observations: [(key: DomainKey, observation: EnergyObservation, seconds: Double)],
+        pue: Double,
+        gramsPerKilowattHour: Double
+    ) -> [DomainKey: CounterStep] {
+        for entry in observations {
+            if let covered = ComponentRule.coveredComponent(by: entry.key) { measuredComponents.insert(covered) }
+        }
+        var steps: [DomainKey: CounterStep] = [:]
+        for entry in observations {
+            let component = ComponentRule.component(of: entry.key, measuredComponents: measuredComponents)
+            if entry.key.source == ComponentRule.estimateSource && component == nil {
+                // An estimate no component needs is not a measurement: it is not recorded at all.
+                componentOfDomain[entry.key] = nil
+                continue
+            }
+            var account = domains[entry.key] ?? DomainAccount()
+            let (step, added) = account.observe(entry.observation, at: entry.seconds)
+            domains[entry.key] = account
+            steps[entry.key] = step
+            componentOfDomain[entry.key] = component
+            if let component, added > 0 {
+                add(itMicrojoules: added, to: component, pue: pue, gramsPerKilowattHour: gramsPerKilowattHour)
+            }
+        }
+        return steps
+    }
+
+    /// The IT power of `component`: the sum of its domains' last measured power.
+    public func watts(of component: Component) -> Double {
+        var total = 0.0
+        for (key, assigned) in componentOfDomain where assigned == component {
+            total += domains[key]?.watts ?? 0
+        }
+        return total
+    }
+
+    /// Adds IT energy to a component, converting it at the PUE and intensity in force now.
+    private mutating func add(itMicrojoules: Double, to component: Component, pue: Double, gramsPerKilowattHour: Double) {
+        var totals = components[component] ?? ComponentTotals()
+        totals.itMicrojoules += itMicrojoules
+        let facility = Emissions.facilityJoules(itJoules: itMicrojoules / 1e6, pue: pue)
+        totals.facilityJoules += facility
+        totals.co2eGrams += Emissions.co2eGrams(facilityJoules: facility, gramsPerKilowattHour: gramsPerKilowattHour)
+        components[component] = totals
+    }
+}

@@ -1,0 +1,88 @@
+import Logging
+import MetricsServer
+import PowerSources
+import ServiceLifecycle
+
+/// The assembled exporter: sources, sampler, snapshot store and HTTP server, built from one configuration.
+public final class Exporter: Sendable {
+    public let configuration: ExporterConfiguration
+    public let sampler: Sampler
+    public let server: HTTPServer
+    public let store: SnapshotStore
+
+    public init(configuration: ExporterConfiguration, logger: Logger) {
+        self.configuration = configuration
+        let store = SnapshotStore()
+        self.store = store
+        let sysfs = SysfsRoot(configuration.sysfsPath)
+        let procfs = ProcfsRoot(configuration.procfsPath)
+        var hardware: [any PowerSource] = []
+        if configuration.raplEnabled {
+            hardware.append(RaplSource(sysfs: sysfs, maximumPlausibleWatts: configuration.raplMaximumWatts))
+        }
+        let estimate: (any PowerSource)? =
+            configuration.estimateEnabled ? EstimateSource(procfs: procfs, coefficients: configuration.estimate) : nil
+        sampler = Sampler(
+            hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
+            settings: AccountingSettings(
+                pue: configuration.pue, gridGramsPerKilowattHour: configuration.gridGramsPerKilowattHour,
+                budgets: configuration.budgets),
+            store: store, logger: logger)
+        let router = ExporterRoutes.router(telemetryPath: configuration.telemetryPath, store: store)
+        server = HTTPServer(
+            configuration: HTTPServerConfiguration(
+                address: configuration.listenAddress,
+                maximumConnections: configuration.maximumConnections,
+                maximumConnectionsPerIP: configuration.maximumConnectionsPerIP,
+                connectionTimeoutSeconds: Int(configuration.connectionTimeout.components.seconds)),
+            handler: router)
+    }
+
+    /// Binds the listen address; throws with a one-line reason when it cannot.
+    public func listen() throws(HTTPServerError) {
+        try server.start()
+    }
+
+    /// The services to run in a `ServiceGroup`: sampling first, serving second (stopped in reverse order).
+    public var services: [any Service] {
+        [SamplerService(sampler: sampler), HTTPService(server: server)]
+    }
+}
+
+/// The HTTP routes of DESIGN.md §6.
+enum ExporterRoutes {
+    static func router(telemetryPath: String, store: SnapshotStore) -> Router {
+        let landing = landingPage(telemetryPath: telemetryPath)
+        return Router(routes: [
+            telemetryPath: {
+                guard let body = store.latest() else {
+                    return .text(503, "no sample has completed yet\n")
+                }
+                return HTTPResponse(status: 200, headers: [("Content-Type", ExpositionEncoder.contentType)], body: body)
+            },
+            "/": { HTTPResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: landing) },
+            "/-/healthy": { .text(200, "Healthy\n") },
+            "/-/ready": { store.latest() == nil ? .text(503, "Not ready: no sample yet\n") : .text(200, "Ready\n") },
+        ])
+    }
+
+    static func landingPage(telemetryPath: String) -> [UInt8] {
+        Array(
+            """
+            <!DOCTYPE html>
+            <html lang="en">
+            <head><meta charset="utf-8"><title>footprint_exporter</title></head>
+            <body>
+            <h1>footprint_exporter</h1>
+            <p>Node power, PUE-adjusted energy and CO2e for Prometheus. Version \(BuildInfo.version).</p>
+            <ul>
+            <li><a href="\(telemetryPath)">Metrics</a></li>
+            <li><a href="/-/healthy">Health</a></li>
+            <li><a href="/-/ready">Readiness</a></li>
+            </ul>
+            </body>
+            </html>
+
+            """.utf8)
+    }
+}

@@ -1,0 +1,44 @@
+import MetricsServer
+import PowerSources
+
+/// An emission budget: at most `grams` of CO2e over every `window`.
+public struct EmissionBudget: Sendable, Hashable {
+    public var name: String
+    public var window: Duration
+    public var grams: Double
+
+    public init(name: String, window: Duration, grams: Double) {
+        self.name = name
+        self.window = window
+        self.grams = grams
+    }
+}
+
+/// Every setting of the exporter, with the defaults of DESIGN.md §4. Built from flags and the config file by
+/// `ConfigurationLoader`, which validates each value.
+public struct ExporterConfiguration: Sendable, Hashable {
+    public var listenAddress = ListenAddress(host: nil, port: 9636)
+    public var telemetryPath = "/metrics"
+    public var maximumConnections = 512
+    public var maximumConnectionsPerIP = 64
+    public var connectionTimeout: Duration = .seconds(10)
+    public var configFile: String?
+    public var sysfsPath = "/sys"
+    public var procfsPath = "/proc"
+    public var sampleInterval: Duration = .seconds(1)
+    public var pue = 1.58
+    public var gridGramsPerKilowattHour = 432.7
+    public var raplEnabled = true
+    public var nvmlEnabled = true
+    public var hwmonEnabled = true
+    public var estimateEnabled = true
+    public var nvmlLibrary = "libnvidia-ml.so.1"
+    /// A ceiling on any one RAPL zone's power; nil derives it from the zone's constraints.
+    public var raplMaximumWatts: Double?
+    public var estimate = EstimateCoefficients.cloudCarbonFootprintAWS
+    public var logLevel = "info"
+    public var logFormat = "logfmt"
+    public var budgets: [EmissionBudget] = []
+
+    public init() {}
+}

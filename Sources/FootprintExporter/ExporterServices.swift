@@ -1,0 +1,23 @@
+import MetricsServer
+import ServiceLifecycle
+
+/// Runs the sampler until graceful shutdown (SIGTERM/SIGINT), then stops it after its sample in progress.
+public struct SamplerService: Service {
+    let sampler: Sampler
+
+    public func run() async throws {
+        sampler.start()
+        try? await gracefulShutdown()
+        sampler.stop()
+    }
+}
+
+/// Keeps the already listening HTTP server up until graceful shutdown, then closes it.
+public struct HTTPService: Service {
+    let server: HTTPServer
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        server.stop()
+    }
+}

@@ -1,0 +1,72 @@
+/// The type of a metric family in the text exposition format.
+public enum MetricType: String, Sendable {
+    case counter, gauge
+}
+
+/// A metric family: name, type, help and the names of its labels.
+public struct MetricFamily: Sendable, Hashable {
+    public let name: String
+    public let type: MetricType
+    public let help: String
+    public let labelNames: [String]
+}
+
+/// Every metric the exporter serves (DESIGN.md §3). Nothing else names a metric.
+public enum MetricCatalogue {
+    public static let domainEnergy = MetricFamily(
+        name: "footprint_domain_energy_joules_total", type: .counter,
+        help: "Energy measured per source domain since the exporter started; domains may overlap, do not sum them.",
+        labelNames: ["source", "domain", "device"])
+    public static let domainPower = MetricFamily(
+        name: "footprint_domain_power_watts", type: .gauge,
+        help: "Power per source domain over the last sampling interval; domains may overlap, do not sum them.",
+        labelNames: ["source", "domain", "device"])
+    public static let energy = MetricFamily(
+        name: "footprint_energy_joules_total", type: .counter,
+        help: "IT energy drawn per component (cpu, dram, gpu); components never overlap.",
+        labelNames: ["component"])
+    public static let facilityEnergy = MetricFamily(
+        name: "footprint_facility_energy_joules_total", type: .counter,
+        help: "Facility energy per component: IT energy times the PUE in force when it was drawn.",
+        labelNames: ["component"])
+    public static let co2e = MetricFamily(
+        name: "footprint_co2e_grams_total", type: .counter,
+        help: "CO2-equivalent emitted per component: facility energy times the grid intensity in force.",
+        labelNames: ["component"])
+    public static let power = MetricFamily(
+        name: "footprint_power_watts", type: .gauge,
+        help: "IT power per component over the last sampling interval.",
+        labelNames: ["component"])
+    public static let pue = MetricFamily(
+        name: "footprint_pue", type: .gauge,
+        help: "Power Usage Effectiveness in force (facility energy / IT energy).", labelNames: [])
+    public static let gridIntensity = MetricFamily(
+        name: "footprint_grid_intensity_grams_per_kwh", type: .gauge,
+        help: "Grid carbon intensity in force, in grams of CO2e per kWh.", labelNames: [])
+    public static let co2eBudget = MetricFamily(
+        name: "footprint_co2e_budget_grams", type: .gauge,
+        help: "Configured emission budget: grams of CO2e allowed per window.", labelNames: ["budget", "window"])
+    public static let sourceUp = MetricFamily(
+        name: "footprint_source_up", type: .gauge,
+        help: "Whether the source's last sample succeeded (1) or not (0).", labelNames: ["source"])
+    public static let sampleErrors = MetricFamily(
+        name: "footprint_sample_errors_total", type: .counter,
+        help: "Failed reads by source.", labelNames: ["source"])
+    public static let sourceDuration = MetricFamily(
+        name: "footprint_source_duration_seconds", type: .gauge,
+        help: "How long the source's last sample took.", labelNames: ["source"])
+    public static let lastSample = MetricFamily(
+        name: "footprint_last_sample_timestamp_seconds", type: .gauge,
+        help: "Wall-clock time of the last completed sample, in seconds since the Unix epoch.", labelNames: [])
+    public static let gpuInfo = MetricFamily(
+        name: "footprint_gpu_info", type: .gauge,
+        help: "GPU identity, always 1; join on device.", labelNames: ["device", "uuid", "name"])
+    public static let buildInfo = MetricFamily(
+        name: "footprint_build_info", type: .gauge,
+        help: "Build identity, always 1.", labelNames: ["version", "revision"])
+
+    public static let all: [MetricFamily] = [
+        domainEnergy, domainPower, energy, facilityEnergy, co2e, power, pue, gridIntensity, co2eBudget, sourceUp,
+        sampleErrors, sourceDuration, lastSample, gpuInfo, buildInfo,
+    ]
+}

@@ -1,0 +1,60 @@
+import Dispatch
+import PowerSources
+import Synchronization
+
+/// Runs one source's reads on the source's own serial queue, so a read that hangs (an NVML call to a GPU in D-state,
+/// a blocking sysfs driver) holds up only that source.
+final class SourceWorker: Sendable {
+    let source: any PowerSource
+    private let queue: DispatchQueue
+    private let busy = Mutex(false)
+
+    init(source: any PowerSource) {
+        self.source = source
+        self.queue = DispatchQueue(label: "footprint.source.\(source.name)")
+    }
+
+    /// Starts a read, or returns nil while the previous read is still running (it hung past its deadline).
+    func start() -> PendingRead? {
+        let claimed = busy.withLock { isBusy in
+            if isBusy { return false }
+            isBusy = true
+            return true
+        }
+        guard claimed else { return nil }
+        let pending = PendingRead()
+        queue.async { [self] in
+            let began = ContinuousClock.now
+            let sample = source.sample()
+            let ended = ContinuousClock.now
+            pending.complete(CompletedRead(sample: sample, finishedAt: ended, duration: ended - began))
+            busy.withLock { $0 = false }
+        }
+        return pending
+    }
+}
+
+/// A finished read of one source.
+struct CompletedRead: Sendable {
+    let sample: SourceSample
+    /// When the read finished; the time its readings are taken at.
+    let finishedAt: ContinuousClock.Instant
+    let duration: Duration
+}
+
+/// A read in flight; the sampler waits for it until its deadline and then gives up on it.
+final class PendingRead: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let result = Mutex<CompletedRead?>(nil)
+
+    func complete(_ read: CompletedRead) {
+        result.withLock { $0 = read }
+        done.signal()
+    }
+
+    /// The read, or nil when it did not finish by `deadline`.
+    func wait(until deadline: DispatchTime) -> CompletedRead? {
+        guard done.wait(timeout: deadline) == .success else { return nil }
+        return result.withLock { $0 }
+    }
+}

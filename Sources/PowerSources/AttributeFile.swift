@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Reads small sysfs and procfs attribute files.
+///
+/// Each attribute is read with one non-blocking `open(2)` and one bounded `read(2)`: some sysfs drivers block or
+/// answer EAGAIN, and a second read could see a value from a later update than the first.
+public enum AttributeFile {
+    /// The largest attribute read; sysfs attributes are at most one page.
+    public static let maximumBytes = 4096
+
+    /// Reads the file at `path` as text, trimming trailing whitespace and newlines.
+    public static func readString(_ path: String, maximumBytes: Int = AttributeFile.maximumBytes) throws(SourceError)
+        -> String
+    {
+        let bytes = try readBytes(path, maximumBytes: maximumBytes)
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 || bytes[end - 1] == 0 {
+            end -= 1
+        }
+        return String(decoding: bytes[0..<end], as: UTF8.self)
+    }
+
+    /// Reads the file at `path` as an unsigned decimal integer (energy in µJ, power in µW).
+    public static func readUnsigned(_ path: String) throws(SourceError) -> UInt64 {
+        let text = try readString(path, maximumBytes: 64)
+        guard let value = ValueParser.unsigned(text) else {
+            throw .garbled(path: path, value: String(text.prefix(32)))
+        }
+        return value
+    }
+
+    /// Whether anything exists at `path`.
+    public static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// The names in the directory at `path`, sorted, without `.` and `..`.
+    public static func listDirectory(_ path: String) throws(SourceError) -> [String] {
+        guard let directory = opendir(path) else {
+            throw error(for: errno, path: path)
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Reads at most `maximumBytes` bytes of the file at `path` in one `read(2)`.
+    public static func readBytes(_ path: String, maximumBytes: Int) throws(SourceError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw error(for: errno, path: path) }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: maximumBytes)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, maximumBytes) }
+        guard count >= 0 else { throw error(for: errno, path: path) }
+        buffer.removeLast(maximumBytes - count)
+        return buffer
+    }
+
+    /// Reads a whole (procfs) file of unknown size with repeated bounded reads, up to `limit` bytes.
+    public static func readWhole(_ path: String, limit: Int = 1 << 20) throws(SourceError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw error(for: errno, path: path) }
+        defer { close(descriptor) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while result.count < limit {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw error(for: errno, path: path)
+            }
+            if count == 0 { break }
+            result.append(contentsOf: chunk[0..<count])
+        }
+        return result
+    }
+
+    static func error(for code: Int32, path: String) -> SourceError {
+        switch code {
+        case EACCES, EPERM: .permissionDenied(path: path)
+        case ENOENT, ENOTDIR, ENODEV: .notFound(path: path)
+        default: .io(path: path, errno: code)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+/// What a power domain measures. Domains may overlap (`core` lies inside `package`, `psys` contains both).
+public enum Domain: String, Sendable, Hashable, CaseIterable, Comparable {
+    case package, core, uncore, dram, psys, gpu
+
+    public static func < (lhs: Domain, rhs: Domain) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Identifies one measured domain of one source, for example RAPL's `package` of socket `1`.
+public struct DomainID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The source that measured it: `rapl`, `nvml`, `amdgpu`, `i915`, `xe`, `estimate`.
+    public let source: String
+    public let domain: Domain
+    /// The socket index for RAPL, the GPU index for GPUs.
+    public let device: String
+
+    public init(source: String, domain: Domain, device: String) {
+        self.source = source
+        self.domain = domain
+        self.device = device
+    }
+
+    public static func < (lhs: DomainID, rhs: DomainID) -> Bool {
+        (lhs.source, lhs.domain.rawValue, lhs.device.count, lhs.device)
+            < (rhs.source, rhs.domain.rawValue, rhs.device.count, rhs.device)
+    }
+
+    public var description: String { "\(source)/\(domain.rawValue)/\(device)" }
+}
+
+/// One raw value read from a domain, before any accounting.
+public enum Measurement: Sendable, Hashable {
+    /// A cumulative energy counter in microjoules.
+    ///
+    /// `wrapMicrojoules` is the value at which the counter wraps to zero (RAPL's `max_energy_range_uj`); nil means
+    /// the counter never wraps, so a decrease can only be a reset.
+    case energyCounter(microjoules: UInt64, wrapMicrojoules: UInt64?)
+    /// The average power over the time since the previous reading of this domain.
+    case averagePower(watts: Double)
+}
+
+/// A raw reading of one domain.
+public struct DomainReading: Sendable, Hashable {
+    public let id: DomainID
+    public let measurement: Measurement
+    /// The highest power this domain can plausibly draw; a delta implying more is treated as a counter reset.
+    public let maximumPlausibleWatts: Double?
+
+    public init(id: DomainID, measurement: Measurement, maximumPlausibleWatts: Double? = nil) {
+        self.id = id
+        self.measurement = measurement
+        self.maximumPlausibleWatts = maximumPlausibleWatts
+    }
+}
+
+/// A failed read: of one domain when `domain` is set, of the whole source otherwise.
+public struct ReadFailure: Sendable, Hashable, Error, CustomStringConvertible {
+    public let domain: DomainID?
+    public let error: SourceError
+
+    public init(domain: DomainID?, error: SourceError) {
+        self.domain = domain
+        self.error = error
+    }
+
+    public var description: String {
+        if let domain { return "\(domain): \(error)" }
+        return error.description
+    }
+}
+
+/// The identity of a GPU, for joins with other metrics.
+public struct GPUIdentity: Sendable, Hashable {
+    public let device: String
+    public let uuid: String
+    public let name: String
+
+    public init(device: String, uuid: String, name: String) {
+        self.device = device
+        self.uuid = uuid
+        self.name = name
+    }
+}
+
+/// Everything one source read in one sample: the readings that succeeded and the reads that failed.
+public struct SourceSample: Sendable {
+    public var readings: [DomainReading]
+    public var failures: [ReadFailure]
+    public var gpus: [GPUIdentity]
+
+    public init(readings: [DomainReading] = [], failures: [ReadFailure] = [], gpus: [GPUIdentity] = []) {
+        self.readings = readings
+        self.failures = failures
+        self.gpus = gpus
+    }
+
+    /// A sample in which the whole source failed.
+    public static func failed(_ error: SourceError) -> SourceSample {
+        SourceSample(failures: [ReadFailure(domain: nil, error: error)])
+    }
+
+    /// True when every read of this sample succeeded.
+    public var succeeded: Bool { failures.isEmpty }
+}
+
+/// A reader of one kind of power hardware.
+///
+/// `sample()` blocks while it reads; the sampler calls it from the source's own worker so that a slow or hung source
+/// stalls nothing else. Implementations are called from one thread at a time.
+public protocol PowerSource: AnyObject, Sendable {
+    /// The `source` label of its domains: `rapl`, `nvml`, `hwmon`, `estimate`.
+    var name: String { get }
+    /// Reads every domain once.
+    func sample() -> SourceSample
+}

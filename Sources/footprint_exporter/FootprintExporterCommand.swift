@@ -1,0 +1,144 @@
+import ArgumentParser
+import FootprintExporter
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The command line: parses flags, loads the configuration, starts the exporter. Nothing else.
+@main
+struct FootprintExporterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "footprint_exporter",
+        abstract: "Prometheus exporter of node power, PUE-adjusted energy and CO2e.",
+        version: BuildInfo.version)
+
+    @Option(name: .customLong("web.listen-address"), help: help("web.listen-address")) var webListenAddress: String?
+    @Option(name: .customLong("web.telemetry-path"), help: help("web.telemetry-path")) var webTelemetryPath: String?
+    @Option(name: .customLong("web.max-connections"), help: help("web.max-connections")) var webMaxConnections: String?
+    @Option(name: .customLong("web.max-connections-per-ip"), help: help("web.max-connections-per-ip"))
+    var webMaxConnectionsPerIP: String?
+    @Option(name: .customLong("web.connection-timeout"), help: help("web.connection-timeout"))
+    var webConnectionTimeout: String?
+    @Option(name: .customLong("config.file"), help: help("config.file")) var configFile: String?
+    @Option(name: .customLong("path.sysfs"), help: help("path.sysfs")) var pathSysfs: String?
+    @Option(name: .customLong("path.procfs"), help: help("path.procfs")) var pathProcfs: String?
+    @Option(name: .customLong("sample.interval"), help: help("sample.interval")) var sampleInterval: String?
+    @Option(name: .customLong("pue"), help: help("pue")) var pue: String?
+    @Option(name: .customLong("grid.intensity"), help: help("grid.intensity")) var gridIntensity: String?
+    @Flag(name: .customLong("collector.rapl"), inversion: .prefixedNo, help: help("collector.rapl"))
+    var collectorRapl: Bool?
+    @Flag(name: .customLong("collector.nvml"), inversion: .prefixedNo, help: help("collector.nvml"))
+    var collectorNvml: Bool?
+    @Flag(name: .customLong("collector.hwmon"), inversion: .prefixedNo, help: help("collector.hwmon"))
+    var collectorHwmon: Bool?
+    @Flag(name: .customLong("collector.estimate"), inversion: .prefixedNo, help: help("collector.estimate"))
+    var collectorEstimate: Bool?
+    @Option(name: .customLong("collector.nvml.library"), help: help("collector.nvml.library"))
+    var collectorNvmlLibrary: String?
+    @Option(name: .customLong("rapl.max-watts"), help: help("rapl.max-watts")) var raplMaxWatts: String?
+    @Option(name: .customLong("estimate.cpu-min-watts"), help: help("estimate.cpu-min-watts"))
+    var estimateCPUMinWatts: String?
+    @Option(name: .customLong("estimate.cpu-max-watts"), help: help("estimate.cpu-max-watts"))
+    var estimateCPUMaxWatts: String?
+    @Option(name: .customLong("estimate.dram-watts-per-gb"), help: help("estimate.dram-watts-per-gb"))
+    var estimateDRAMWattsPerGB: String?
+    @Option(name: .customLong("log.level"), help: help("log.level")) var logLevel: String?
+    @Option(name: .customLong("log.format"), help: help("log.format")) var logFormat: String?
+
+    private static func help(_ name: String) -> ArgumentHelp {
+        ArgumentHelp(SettingCatalogue.help(name))
+    }
+
+    /// The settings given on the command line, by setting name.
+    var givenSettings: [(name: String, value: String)] {
+        let values: [(String, String?)] = [
+            ("web.listen-address", webListenAddress), ("web.telemetry-path", webTelemetryPath),
+            ("web.max-connections", webMaxConnections), ("web.max-connections-per-ip", webMaxConnectionsPerIP),
+            ("web.connection-timeout", webConnectionTimeout), ("config.file", configFile),
+            ("path.sysfs", pathSysfs), ("path.procfs", pathProcfs), ("sample.interval", sampleInterval),
+            ("pue", pue), ("grid.intensity", gridIntensity),
+            ("collector.rapl", collectorRapl.map(String.init)), ("collector.nvml", collectorNvml.map(String.init)),
+            ("collector.hwmon", collectorHwmon.map(String.init)),
+            ("collector.estimate", collectorEstimate.map(String.init)),
+            ("collector.nvml.library", collectorNvmlLibrary), ("rapl.max-watts", raplMaxWatts),
+            ("estimate.cpu-min-watts", estimateCPUMinWatts), ("estimate.cpu-max-watts", estimateCPUMaxWatts),
+            ("estimate.dram-watts-per-gb", estimateDRAMWattsPerGB), ("log.level", logLevel),
+            ("log.format", logFormat),
+        ]
+        return values.compactMap { name, value in value.map { (name, $0) } }
+    }
+
+    /// Parses the command line itself so that every mistake is reported as one line, not a usage screen.
+    static func main() async {
+        let command: FootprintExporterCommand
+        do {
+            command = try parseAsRoot() as! FootprintExporterCommand
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
+            fail(message(for: error), code: 2)
+        }
+        let configuration: ExporterConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(flags: command.givenSettings)
+        } catch {
+            fail(error.message, code: 2)
+        }
+        await run(configuration)
+    }
+
+    private static func run(_ configuration: ExporterConfiguration) async {
+        let level = logLevel(configuration.logLevel)
+        let format = LogFormat(rawValue: configuration.logFormat) ?? .logfmt
+        LoggingSystem.bootstrap { LineLogHandler(label: $0, format: format, level: level) }
+        let logger = Logger(label: "footprint_exporter")
+        let exporter = Exporter(configuration: configuration, logger: logger)
+        do {
+            try exporter.listen()
+        } catch {
+            logger.error("cannot start", metadata: ["error": "\(error)"])
+            fail(error.description, code: 1)
+        }
+        logger.info(
+            "listening",
+            metadata: [
+                "address": "\(configuration.listenAddress.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? ""):\(exporter.server.boundPort)",
+                "telemetry_path": "\(configuration.telemetryPath)",
+                "sample_interval": "\(PrometheusDuration.format(configuration.sampleInterval))",
+                "pue": "\(configuration.pue)", "grid_intensity": "\(configuration.gridGramsPerKilowattHour)",
+                "version": "\(BuildInfo.version)",
+            ])
+        var groupLogger = logger
+        groupLogger.logLevel = .warning
+        let group = ServiceGroup(
+            services: exporter.services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
+            logger: groupLogger)
+        do {
+            try await group.run()
+            logger.info("stopped")
+        } catch {
+            logger.error("stopped on error", metadata: ["error": "\(error)"])
+            fail("\(error)", code: 1)
+        }
+    }
+
+    private static func logLevel(_ name: String) -> Logger.Level {
+        switch name {
+        case "debug": .debug
+        case "warn": .warning
+        case "error": .error
+        default: .info
+        }
+    }
+
+    private static func fail(_ message: String, code: Int32) -> Never {
+        let line = "footprint_exporter: \(message.split(whereSeparator: \.isNewline).joined(separator: " "))\n"
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        Glibc.exit(code)
+    }
+}

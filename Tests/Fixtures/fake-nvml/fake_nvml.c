@@ -1,0 +1,586 @@
+/*
+ * fake_nvml.c — a scriptable stand-in for libnvidia-ml.so.1.
+ *
+ * It exports the handful of NVML entry points footprint_exporter uses, with the
+ * same names, argument types, return type and error-code values as NVIDIA's
+ * library, so the real exporter binary can dlopen() it on a machine without a
+ * GPU. What each call returns is decided by a small text file (see README.md)
+ * named by $FAKE_NVML_SCRIPT.
+ *
+ * Design rules, and why:
+ *  - The script is re-read on every call that needs device data: tests rewrite
+ *    it (atomically, by rename) between scrapes and expect the very next call
+ *    to see the change. No caching means no invalidation bugs.
+ *  - The only shared mutable state is the init reference count, under a mutex.
+ *    Everything else lives on the caller's stack or in a per-call allocation,
+ *    so concurrent calls from many threads are safe and a "hung" call (which
+ *    sleeps) never blocks anybody else.
+ *  - Types are declared here, not taken from nvml.h, to keep this fixture free
+ *    of NVIDIA's header. Only the ABI (widths, values, calling convention)
+ *    has to match, and that is checked at compile time where possible.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- ABI: the subset of NVML's types and values this fixture needs. ---- */
+
+/* NVML's return type is a C enum; on every Linux ABI we care about that is a
+ * 32-bit int. The numeric values are NVML's and must not change. */
+typedef enum nvmlReturn_enum {
+    NVML_SUCCESS = 0,
+    NVML_ERROR_UNINITIALIZED = 1,
+    NVML_ERROR_INVALID_ARGUMENT = 2,
+    NVML_ERROR_NOT_SUPPORTED = 3,
+    NVML_ERROR_NO_PERMISSION = 4,
+    NVML_ERROR_ALREADY_INITIALIZED = 5,
+    NVML_ERROR_NOT_FOUND = 6,
+    NVML_ERROR_INSUFFICIENT_SIZE = 7,
+    NVML_ERROR_DRIVER_NOT_LOADED = 9,
+    NVML_ERROR_TIMEOUT = 10,
+    NVML_ERROR_GPU_IS_LOST = 15,
+    NVML_ERROR_UNKNOWN = 999
+} nvmlReturn_t;
+
+_Static_assert(sizeof(nvmlReturn_t) == sizeof(int), "nvmlReturn_t must be int-sized");
+_Static_assert(sizeof(unsigned int) == 4, "NVML 'unsigned int' is 32-bit");
+_Static_assert(sizeof(unsigned long long) == 8, "NVML 'unsigned long long' is 64-bit");
+
+/* Opaque to callers, exactly as in NVML. Our handles point into a static array
+ * so they stay valid for the life of the process, like the real ones. */
+struct nvmlDevice_st {
+    unsigned int reserved; /* never read or written; gives the struct a size */
+};
+typedef struct nvmlDevice_st *nvmlDevice_t;
+
+/* Buffer sizes NVML documents for these strings; scripted values must fit. */
+#define FAKE_UUID_BUFFER_SIZE 80u    /* NVML_DEVICE_UUID_V2_BUFFER_SIZE */
+#define FAKE_NAME_BUFFER_SIZE 96u    /* NVML_DEVICE_NAME_V2_BUFFER_SIZE */
+#define FAKE_DRIVER_VERSION "999.99.99-fake"
+
+#define FAKE_MAX_GPUS 64u
+/* A script is a few lines; the cap only stops a wrong path (say, a log file)
+ * from costing a huge allocation on every call. */
+#define FAKE_SCRIPT_MAX_BYTES (1024u * 1024u)
+#define FAKE_DEFAULT_HANG_SECONDS 30.0
+/* Keeps a typo such as hang_seconds=3000000 from wedging a CI job for weeks. */
+#define FAKE_MAX_HANG_SECONDS 86400.0
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---- Shared state: the init reference count, and nothing else mutable. ---- */
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long init_refcount;
+
+static struct nvmlDevice_st device_slots[FAKE_MAX_GPUS];
+
+static bool is_initialized(void)
+{
+    pthread_mutex_lock(&init_lock);
+    bool up = init_refcount > 0;
+    pthread_mutex_unlock(&init_lock);
+    return up;
+}
+
+/* Maps a handle back to its slot; -1 for anything that is not one of ours, so
+ * a garbage handle gets INVALID_ARGUMENT instead of a crash. Compared as
+ * integers because relational compares of unrelated pointers are undefined. */
+static int handle_index(nvmlDevice_t device)
+{
+    uintptr_t p = (uintptr_t)device;
+    uintptr_t base = (uintptr_t)&device_slots[0];
+    if (device == NULL || p < base)
+        return -1;
+    uintptr_t off = p - base;
+    if (off % sizeof(device_slots[0]) != 0)
+        return -1;
+    uintptr_t idx = off / sizeof(device_slots[0]);
+    return idx < FAKE_MAX_GPUS ? (int)idx : -1;
+}
+
+/* ---- Optional call log ($FAKE_NVML_CALL_LOG). ---- */
+
+/* One open/write/close per call: O_APPEND makes each short line land whole even
+ * with concurrent writers, and holding no descriptor keeps this stateless. The
+ * line is written on entry so a call that then hangs is still visible. */
+static void log_call(const char *fn, int index)
+{
+    const char *path = getenv("FAKE_NVML_CALL_LOG");
+    if (path == NULL || path[0] == '\0')
+        return;
+    char line[128];
+    int n = index >= 0 ? snprintf(line, sizeof line, "%s %d\n", fn, index)
+                       : snprintf(line, sizeof line, "%s -\n", fn);
+    if (n <= 0 || (size_t)n >= sizeof line)
+        return;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    ssize_t w;
+    do {
+        w = write(fd, line, (size_t)n);
+    } while (w < 0 && errno == EINTR);
+    close(fd);
+}
+
+/* ---- Script reading and parsing. ---- */
+
+enum fault { FAULT_NONE, FAULT_LOST, FAULT_UNKNOWN, FAULT_HANG };
+
+struct gpu {
+    char uuid[FAKE_UUID_BUFFER_SIZE];
+    char name[FAKE_NAME_BUFFER_SIZE];
+    unsigned long long energy_mj;
+    unsigned int power_mw;
+    bool energy_unsupported;
+    bool power_unsupported;
+    enum fault fault;
+    double hang_seconds;
+};
+
+struct script {
+    bool init_fail;
+    unsigned int gpu_count;
+};
+
+/* Returns the script's text (malloc'd, NUL-terminated), or NULL when there is
+ * no script: unset variable, missing or unreadable file. NULL means "a machine
+ * with no GPUs", which is also what a driver with zero devices looks like. */
+static char *read_script_text(void)
+{
+    const char *path = getenv("FAKE_NVML_SCRIPT");
+    if (path == NULL || path[0] == '\0')
+        return NULL;
+    /* Opening once and reading that descriptor gives a consistent snapshot even
+     * while a test renames a new version into place. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = st.st_size > (off_t)FAKE_SCRIPT_MAX_BYTES ? FAKE_SCRIPT_MAX_BYTES
+                                                            : (size_t)st.st_size;
+    char *buf = malloc(cap + 1);
+    if (buf == NULL) {
+        close(fd);
+        return NULL;
+    }
+    size_t len = 0;
+    while (len < cap) {
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Strict decimal parsers: no sign, no whitespace, no base prefixes, no locale.
+ * strtoull would accept "-1" (wrapping it) and " 12", which would hide typos. */
+static bool parse_u64(const char *s, unsigned long long *out)
+{
+    if (*s == '\0')
+        return false;
+    unsigned long long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (ULLONG_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_u32(const char *s, unsigned int *out)
+{
+    unsigned long long v;
+    if (!parse_u64(s, &v) || v > UINT_MAX)
+        return false;
+    *out = (unsigned int)v;
+    return true;
+}
+
+/* Seconds as "N" or "N.F". Hand-rolled because strtod honours LC_NUMERIC and
+ * the host process may have set a locale where the separator is a comma. */
+static bool parse_seconds(const char *s, double *out)
+{
+    double v = 0.0;
+    bool digits = false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        v = v * 10.0 + (*s - '0');
+        digits = true;
+    }
+    if (*s == '.') {
+        double scale = 0.1;
+        for (s++; *s >= '0' && *s <= '9'; s++) {
+            v += (*s - '0') * scale;
+            scale /= 10.0;
+            digits = true;
+        }
+    }
+    if (!digits || *s != '\0' || v > FAKE_MAX_HANG_SECONDS)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Copies a scripted string; rejects empty or over-long values rather than
+ * truncating, so a test never asserts against a silently shortened string. */
+static bool copy_string(char *dst, size_t dst_size, const char *src, bool underscores_to_spaces)
+{
+    size_t n = strlen(src);
+    if (n == 0 || n >= dst_size)
+        return false;
+    for (size_t i = 0; i <= n; i++)
+        dst[i] = (underscores_to_spaces && src[i] == '_') ? ' ' : src[i];
+    return true;
+}
+
+static const char *const token_separators = " \t\r\v\f";
+
+/* Parses the tokens after "gpu" on one line. Unknown keys and bare words are
+ * ignored so newer scripts still load; any bad value makes the whole GPU
+ * fault=unknown, which is loud in tests yet still a legal NVML answer. */
+static void parse_gpu_line(char **saveptr, unsigned int position, struct gpu *g)
+{
+    snprintf(g->uuid, sizeof g->uuid, "GPU-00000000-0000-0000-0000-%012u", position);
+    snprintf(g->name, sizeof g->name, "Fake NVIDIA GPU");
+    g->energy_mj = 0;
+    g->power_mw = 0;
+    g->energy_unsupported = false;
+    g->power_unsupported = false;
+    g->fault = FAULT_NONE;
+    g->hang_seconds = FAKE_DEFAULT_HANG_SECONDS;
+
+    bool malformed = false;
+    char *tok;
+    while ((tok = strtok_r(NULL, token_separators, saveptr)) != NULL) {
+        char *eq = strchr(tok, '=');
+        if (eq == NULL)
+            continue;
+        *eq = '\0';
+        const char *key = tok;
+        const char *val = eq + 1;
+
+        if (strcmp(key, "index") == 0) {
+            /* Devices are numbered by line order, as NVML enumerates them; an
+             * index= that disagrees is a mistake in the test, so flag it. */
+            unsigned int idx;
+            if (!parse_u32(val, &idx) || idx != position)
+                malformed = true;
+        } else if (strcmp(key, "uuid") == 0) {
+            if (!copy_string(g->uuid, sizeof g->uuid, val, false))
+                malformed = true;
+        } else if (strcmp(key, "name") == 0) {
+            if (!copy_string(g->name, sizeof g->name, val, true))
+                malformed = true;
+        } else if (strcmp(key, "energy_mj") == 0) {
+            g->energy_unsupported = strcmp(val, "unsupported") == 0;
+            if (!g->energy_unsupported && !parse_u64(val, &g->energy_mj))
+                malformed = true;
+        } else if (strcmp(key, "power_mw") == 0) {
+            g->power_unsupported = strcmp(val, "unsupported") == 0;
+            if (!g->power_unsupported && !parse_u32(val, &g->power_mw))
+                malformed = true;
+        } else if (strcmp(key, "fault") == 0) {
+            if (strcmp(val, "none") == 0)
+                g->fault = FAULT_NONE;
+            else if (strcmp(val, "lost") == 0)
+                g->fault = FAULT_LOST;
+            else if (strcmp(val, "unknown") == 0)
+                g->fault = FAULT_UNKNOWN;
+            else if (strcmp(val, "hang") == 0)
+                g->fault = FAULT_HANG;
+            else
+                malformed = true;
+        } else if (strcmp(key, "hang_seconds") == 0) {
+            if (!parse_seconds(val, &g->hang_seconds))
+                malformed = true;
+        }
+    }
+    if (malformed)
+        g->fault = FAULT_UNKNOWN;
+}
+
+/* Loads the current script. Always fills `s`; fills `g` (if non-NULL) with the
+ * GPU at position `want` when the script has one. Only the wanted GPU is kept
+ * so the per-call footprint stays a few hundred bytes of stack. */
+static void load_script(struct script *s, unsigned int want, struct gpu *g)
+{
+    s->init_fail = false;
+    s->gpu_count = 0;
+
+    char *text = read_script_text();
+    if (text == NULL)
+        return;
+
+    char *line = text;
+    while (line != NULL) {
+        char *next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        char *hash = strchr(line, '#');
+        if (hash != NULL)
+            *hash = '\0';
+
+        char *saveptr = NULL;
+        char *first = strtok_r(line, token_separators, &saveptr);
+        if (first != NULL && strcmp(first, "gpu") == 0) {
+            if (s->gpu_count < FAKE_MAX_GPUS) {
+                if (g != NULL && s->gpu_count == want)
+                    parse_gpu_line(&saveptr, s->gpu_count, g);
+                s->gpu_count++;
+            }
+        } else {
+            for (char *tok = first; tok != NULL; tok = strtok_r(NULL, token_separators, &saveptr)) {
+                if (strcmp(tok, "init=fail") == 0)
+                    s->init_fail = true;
+            }
+        }
+        line = next;
+    }
+    free(text);
+}
+
+/* A GPU stuck in D-state holds the calling thread; nothing else is held. */
+static void hang_for(double seconds)
+{
+    struct timespec left;
+    left.tv_sec = (time_t)seconds;
+    left.tv_nsec = (long)((seconds - (double)left.tv_sec) * 1e9);
+    if (left.tv_nsec >= 1000000000L)
+        left.tv_nsec = 999999999L;
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
+}
+
+/* The checks every per-device query shares, in NVML's order: initialisation,
+ * arguments, then the device's own state. On success `g` holds its script. */
+static nvmlReturn_t device_prologue(const char *fn, nvmlDevice_t device, const void *out,
+                                    struct gpu *g)
+{
+    int idx = handle_index(device);
+    log_call(fn, idx);
+    if (!is_initialized())
+        return NVML_ERROR_UNINITIALIZED;
+    if (idx < 0 || out == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+
+    struct script s;
+    load_script(&s, (unsigned int)idx, g);
+    /* The script shrank under a live handle: to the caller that GPU has fallen
+     * off the bus, which is exactly how hot-removal looks through NVML. */
+    if ((unsigned int)idx >= s.gpu_count)
+        return NVML_ERROR_GPU_IS_LOST;
+    if (g->fault == FAULT_LOST)
+        return NVML_ERROR_GPU_IS_LOST;
+    if (g->fault == FAULT_UNKNOWN)
+        return NVML_ERROR_UNKNOWN;
+    return NVML_SUCCESS;
+}
+
+/* Writes a NUL-terminated string into a caller buffer of `length` bytes. */
+static nvmlReturn_t put_string(char *dst, unsigned int length, const char *src)
+{
+    size_t n = strlen(src);
+    if ((size_t)length < n + 1)
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    memcpy(dst, src, n + 1);
+    return NVML_SUCCESS;
+}
+
+/* ---- Exported NVML entry points. ---- */
+
+static nvmlReturn_t do_init(const char *fn)
+{
+    log_call(fn, -1);
+    struct script s;
+    load_script(&s, 0, NULL);
+    if (s.init_fail)
+        return NVML_ERROR_DRIVER_NOT_LOADED;
+    pthread_mutex_lock(&init_lock);
+    init_refcount++;
+    pthread_mutex_unlock(&init_lock);
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlInit_v2(void)
+{
+    return do_init("nvmlInit_v2");
+}
+
+EXPORT nvmlReturn_t nvmlInit(void)
+{
+    return do_init("nvmlInit");
+}
+
+EXPORT nvmlReturn_t nvmlShutdown(void)
+{
+    log_call("nvmlShutdown", -1);
+    nvmlReturn_t rc = NVML_SUCCESS;
+    pthread_mutex_lock(&init_lock);
+    if (init_refcount == 0)
+        rc = NVML_ERROR_UNINITIALIZED;
+    else
+        init_refcount--;
+    pthread_mutex_unlock(&init_lock);
+    return rc;
+}
+
+/* Usable before init, like the real one; strings are static. */
+EXPORT const char *nvmlErrorString(nvmlReturn_t result)
+{
+    log_call("nvmlErrorString", -1);
+    switch (result) {
+    case NVML_SUCCESS: return "Success";
+    case NVML_ERROR_UNINITIALIZED: return "Uninitialized";
+    case NVML_ERROR_INVALID_ARGUMENT: return "Invalid Argument";
+    case NVML_ERROR_NOT_SUPPORTED: return "Not Supported";
+    case NVML_ERROR_NO_PERMISSION: return "Insufficient Permissions";
+    case NVML_ERROR_ALREADY_INITIALIZED: return "Already Initialized";
+    case NVML_ERROR_NOT_FOUND: return "Not Found";
+    case NVML_ERROR_INSUFFICIENT_SIZE: return "Insufficient Size";
+    case NVML_ERROR_DRIVER_NOT_LOADED: return "Driver Not Loaded";
+    case NVML_ERROR_TIMEOUT: return "Timeout";
+    case NVML_ERROR_GPU_IS_LOST: return "GPU is lost";
+    case NVML_ERROR_UNKNOWN: return "Unknown Error";
+    }
+    return "Unknown Error";
+}
+
+static nvmlReturn_t do_get_count(const char *fn, unsigned int *count)
+{
+    log_call(fn, -1);
+    if (!is_initialized())
+        return NVML_ERROR_UNINITIALIZED;
+    if (count == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    struct script s;
+    load_script(&s, 0, NULL);
+    *count = s.gpu_count;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *deviceCount)
+{
+    return do_get_count("nvmlDeviceGetCount_v2", deviceCount);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetCount(unsigned int *deviceCount)
+{
+    return do_get_count("nvmlDeviceGetCount", deviceCount);
+}
+
+/* Handles are handed out regardless of the GPU's fault: NVML enumerates a lost
+ * GPU too and reports the loss on the queries that touch it. */
+static nvmlReturn_t do_get_handle(const char *fn, unsigned int index, nvmlDevice_t *device)
+{
+    log_call(fn, index > (unsigned int)INT_MAX ? -1 : (int)index);
+    if (!is_initialized())
+        return NVML_ERROR_UNINITIALIZED;
+    if (device == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    struct script s;
+    load_script(&s, 0, NULL);
+    if (index >= s.gpu_count)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *device = &device_slots[index];
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device)
+{
+    return do_get_handle("nvmlDeviceGetHandleByIndex_v2", index, device);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t *device)
+{
+    return do_get_handle("nvmlDeviceGetHandleByIndex", index, device);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length)
+{
+    struct gpu g;
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetUUID", device, uuid, &g);
+    return rc != NVML_SUCCESS ? rc : put_string(uuid, length, g.uuid);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length)
+{
+    struct gpu g;
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetName", device, name, &g);
+    return rc != NVML_SUCCESS ? rc : put_string(name, length, g.name);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index)
+{
+    struct gpu g;
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetIndex", device, index, &g);
+    if (rc == NVML_SUCCESS)
+        *index = (unsigned int)handle_index(device);
+    return rc;
+}
+
+/* Energy and power are the reads a wedged GPU stalls on, so only they hang.
+ * The values returned afterwards are those scripted when the call began. */
+EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
+                                                        unsigned long long *energy)
+{
+    struct gpu g;
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetTotalEnergyConsumption", device, energy, &g);
+    if (rc != NVML_SUCCESS)
+        return rc;
+    if (g.fault == FAULT_HANG)
+        hang_for(g.hang_seconds);
+    if (g.energy_unsupported)
+        return NVML_ERROR_NOT_SUPPORTED;
+    *energy = g.energy_mj;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power)
+{
+    struct gpu g;
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetPowerUsage", device, power, &g);
+    if (rc != NVML_SUCCESS)
+        return rc;
+    if (g.fault == FAULT_HANG)
+        hang_for(g.hang_seconds);
+    if (g.power_unsupported)
+        return NVML_ERROR_NOT_SUPPORTED;
+    *power = g.power_mw;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length)
+{
+    log_call("nvmlSystemGetDriverVersion", -1);
+    if (!is_initialized())
+        return NVML_ERROR_UNINITIALIZED;
+    if (version == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    return put_string(version, length, FAKE_DRIVER_VERSION);
+}
