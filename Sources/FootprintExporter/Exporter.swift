@@ -20,6 +20,12 @@ public final class Exporter: Sendable {
         if configuration.raplEnabled {
             hardware.append(RaplSource(sysfs: sysfs, maximumPlausibleWatts: configuration.raplMaximumWatts))
         }
+        if configuration.nvmlEnabled {
+            hardware.append(NvmlSource(libraryPath: configuration.nvmlLibrary))
+        }
+        if configuration.hwmonEnabled {
+            hardware.append(HwmonSource(sysfs: sysfs))
+        }
         let estimate: (any PowerSource)? =
             configuration.estimateEnabled ? EstimateSource(procfs: procfs, coefficients: configuration.estimate) : nil
         sampler = Sampler(

@@ -95,3 +95,13 @@ public enum AttributeFile {
         }
     }
 }
+
+extension AttributeFile {
+    /// The target of the symbolic link at `path` (as written in the link), or nil when it is not a link.
+    public static func resolveLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

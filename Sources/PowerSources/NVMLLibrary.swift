@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// NVML's return codes that the exporter acts on (values of `nvmlReturn_t`).
+public enum NVMLReturn {
+    public static let success: Int32 = 0
+    public static let uninitialized: Int32 = 1
+    public static let notSupported: Int32 = 3
+    public static let driverNotLoaded: Int32 = 9
+    public static let gpuIsLost: Int32 = 15
+    public static let unknown: Int32 = 999
+}
+
+/// The NVML C functions the exporter calls, resolved with `dlopen`/`dlsym` so that one binary runs with and without
+/// NVIDIA's driver. `_v2` symbols are preferred where NVML has them; optional functions may be absent.
+final class NVMLLibrary: @unchecked Sendable {
+    // Unchecked: immutable after init; NVML itself is thread-safe.
+
+    typealias InitFunction = @convention(c) () -> Int32
+    typealias CountFunction = @convention(c) (UnsafeMutablePointer<UInt32>?) -> Int32
+    typealias HandleFunction = @convention(c) (UInt32, UnsafeMutablePointer<OpaquePointer?>?) -> Int32
+    typealias StringFunction = @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, UInt32) -> Int32
+    typealias EnergyFunction = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt64>?) -> Int32
+    typealias PowerFunction = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt32>?) -> Int32
+    typealias ErrorStringFunction = @convention(c) (Int32) -> UnsafePointer<CChar>?
+
+    private let handle: UnsafeMutableRawPointer
+    let initialize: InitFunction
+    let shutdown: InitFunction?
+    let deviceCount: CountFunction
+    let deviceHandle: HandleFunction
+    let uuid: StringFunction?
+    let name: StringFunction?
+    let totalEnergy: EnergyFunction?
+    let powerUsage: PowerFunction?
+    private let errorStringFunction: ErrorStringFunction?
+
+    /// Loads `path`; throws `.unavailable` when the library or one of its essential symbols is missing.
+    init(path: String) throws(SourceError) {
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
+            throw .unavailable("NVML library \(path) not loaded: \(reason)")
+        }
+        func symbol<T>(_ names: String..., as type: T.Type) -> T? {
+            for name in names {
+                if let pointer = dlsym(handle, name) { return unsafeBitCast(pointer, to: type) }
+            }
+            return nil
+        }
+        guard let initialize = symbol("nvmlInit_v2", "nvmlInit", as: InitFunction.self),
+            let deviceCount = symbol("nvmlDeviceGetCount_v2", "nvmlDeviceGetCount", as: CountFunction.self),
+            let deviceHandle = symbol(
+                "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex", as: HandleFunction.self)
+        else {
+            dlclose(handle)
+            throw .unavailable("NVML library \(path) lacks nvmlInit, nvmlDeviceGetCount or nvmlDeviceGetHandleByIndex")
+        }
+        self.handle = handle
+        self.initialize = initialize
+        self.deviceCount = deviceCount
+        self.deviceHandle = deviceHandle
+        shutdown = symbol("nvmlShutdown", as: InitFunction.self)
+        uuid = symbol("nvmlDeviceGetUUID", as: StringFunction.self)
+        name = symbol("nvmlDeviceGetName", as: StringFunction.self)
+        totalEnergy = symbol("nvmlDeviceGetTotalEnergyConsumption", as: EnergyFunction.self)
+        powerUsage = symbol("nvmlDeviceGetPowerUsage", as: PowerFunction.self)
+        errorStringFunction = symbol("nvmlErrorString", as: ErrorStringFunction.self)
+    }
+
+    /// NVML's own text for a return code.
+    func errorString(_ code: Int32) -> String {
+        guard let errorStringFunction, let text = errorStringFunction(code) else { return "NVML error \(code)" }
+        return "\(String(cString: text)) (NVML error \(code))"
+    }
+
+    /// Calls a string getter with a buffer large enough for NVML's UUIDs and names.
+    func string(_ function: StringFunction?, device: OpaquePointer) -> (String?, Int32) {
+        guard let function else { return (nil, NVMLReturn.notSupported) }
+        var buffer = [CChar](repeating: 0, count: 128)
+        let code = function(device, &buffer, UInt32(buffer.count))
+        guard code == NVMLReturn.success else { return (nil, code) }
+        return (String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), code)
+    }
+}
