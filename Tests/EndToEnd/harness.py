@@ -34,9 +34,9 @@ def parse_metrics(text):
     return samples
 
 
-def value(samples, name, **labels):
-    key = (name, frozenset(labels.items()))
-    assert key in samples, f"missing series {name}{labels}"
+def value(samples, metric, **labels):
+    key = (metric, frozenset(labels.items()))
+    assert key in samples, f"missing series {metric}{labels}"
     return samples[key]
 
 

@@ -1,0 +1,47 @@
+import EnergyAccounting
+import XCTest
+
+final class EmissionsTests: XCTestCase {
+    func testPaperDefaults() {
+        XCTAssertEqual(Emissions.defaultPUE, 1.58)
+        XCTAssertEqual(Emissions.defaultGramsPerKilowattHour, 432.7)
+        // 0.954 lb/kWh, the EPA US average, in grams.
+        XCTAssertEqual(0.954 * Emissions.gramsPerPound, Emissions.defaultGramsPerKilowattHour, accuracy: 0.05)
+        XCTAssertEqual(Emissions.joulesPerKilowattHour, 3_600_000)
+    }
+
+    func testConversions() {
+        XCTAssertEqual(Emissions.facilityJoules(itJoules: 1000, pue: 1.58), 1580, accuracy: 1e-9)
+        XCTAssertEqual(Emissions.co2eGrams(facilityJoules: 3.6e6, gramsPerKilowattHour: 432.7), 432.7, accuracy: 1e-9)
+        XCTAssertEqual(Emissions.co2eGrams(facilityJoules: 0, gramsPerKilowattHour: 432.7), 0)
+    }
+
+    /// Strubell et al. 2019, Table 3: 8×P100 at 1515.43 W for 84 h.
+    func testPaperTable3Row() {
+        let itJoules = 1515.43 * 84 * 3600
+        XCTAssertEqual(itJoules / Emissions.joulesPerKilowattHour, 127.3, accuracy: 0.05)
+        let facility = Emissions.facilityJoules(itJoules: itJoules, pue: Emissions.defaultPUE)
+        XCTAssertEqual(facility / Emissions.joulesPerKilowattHour, 201.1, accuracy: 0.05)
+        let grams = Emissions.co2eGrams(facilityJoules: facility, gramsPerKilowattHour: Emissions.defaultGramsPerKilowattHour)
+        XCTAssertEqual(grams / 1000, 87.0, accuracy: 0.1)
+        XCTAssertEqual(grams / Emissions.gramsPerPound, 192, accuracy: 1)
+    }
+
+    func testPaperTable3RowThroughTheLedger() {
+        var ledger = EnergyLedger()
+        let key = DomainKey(source: "nvml", domain: "gpu", device: "0")
+        for hour in 0...84 {
+            ledger.record(
+                [(key, .averagePower(watts: 1515.43), Double(hour) * 3600)], pue: Emissions.defaultPUE,
+                gramsPerKilowattHour: Emissions.defaultGramsPerKilowattHour)
+        }
+        let totals = ledger.components[.gpu]!
+        XCTAssertEqual(totals.itJoules / 3.6e6, 127.3, accuracy: 0.05)
+        XCTAssertEqual(totals.facilityJoules / 3.6e6, 201.1, accuracy: 0.05)
+        XCTAssertEqual(totals.co2eGrams / Emissions.gramsPerPound, 192, accuracy: 1)
+    }
+
+    func testOnePassengerFlightNewYorkSanFrancisco() {
+        XCTAssertEqual(1984 * Emissions.gramsPerPound / 1000, 899.9, accuracy: 0.05)
+    }
+}

@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import MetricsServer
+import XCTest
+
+final class HTTPServerTests: XCTestCase {
+    private static let metricsBody = "# HELP x_total A test counter.\n# TYPE x_total counter\nx_total 42\n"
+    private static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    private var servers: [HTTPServer] = []
+
+    override func tearDown() {
+        for server in servers { server.stop() }
+        servers = []
+    }
+
+    private func makeServer(_ address: String = "127.0.0.1:0") throws -> HTTPServer {
+        let router = Router(routes: [
+            "/metrics": {
+                HTTPResponse(status: 200, headers: [("Content-Type", Self.contentType)], body: Array(Self.metricsBody.utf8))
+            },
+            "/-/healthy": { .text(200, "Healthy\n") },
+        ])
+        let server = HTTPServer(
+            configuration: HTTPServerConfiguration(address: try XCTUnwrap(ListenAddress(parsing: address))),
+            handler: router)
+        servers.append(server)
+        return server
+    }
+
+    private func startedServer() throws -> (HTTPServer, UInt16) {
+        let server = try makeServer()
+        XCTAssertEqual(server.boundPort, 0, "no port before start")
+        try server.start()
+        let port = server.boundPort
+        XCTAssertNotEqual(port, 0, "port 0 must be replaced by the kernel's choice")
+        return (server, port)
+    }
+
+    func testGetMetrics() throws {
+        let (_, port) = try startedServer()
+        let response = try RawHTTPClient.request("GET", "/metrics", port: port)
+        XCTAssertEqual(response.statusLine, "HTTP/1.1 200 OK")
+        XCTAssertEqual(response.header("Content-Type"), Self.contentType)
+        XCTAssertEqual(response.header("Content-Length"), String(Self.metricsBody.utf8.count))
+        XCTAssertEqual(response.bodyText, Self.metricsBody)
+    }
+
+    func testQueryStringIsIgnoredForRouting() throws {
+        let (_, port) = try startedServer()
+        let response = try RawHTTPClient.request("GET", "/metrics?name[]=x_total", port: port)
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.bodyText, Self.metricsBody)
+    }
+
+    func testHeadHasContentLengthButNoBody() throws {
+        let (_, port) = try startedServer()
+        let response = try RawHTTPClient.request("HEAD", "/metrics", port: port)
+        XCTAssertEqual(response.statusLine, "HTTP/1.1 200 OK")
+        XCTAssertEqual(response.header("Content-Type"), Self.contentType)
+        XCTAssertEqual(response.header("Content-Length"), String(Self.metricsBody.utf8.count))
+        XCTAssertEqual(response.body, [])
+    }
+
+    func testPostIs405WithAllow() throws {
+        let (_, port) = try startedServer()
+        let response = try RawHTTPClient.request(
+            "POST", "/metrics", port: port, extraHeaders: "Content-Length: 0\r\n")
+        XCTAssertEqual(response.status, 405, response.statusLine)
+        XCTAssertEqual(response.header("Allow"), "GET, HEAD")
+    }
+
+    func testPostWithABodyIs405() throws {
+        let (_, port) = try startedServer()
+        let response = try RawHTTPClient.exchange(
+            "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            port: port)
+        XCTAssertEqual(response.status, 405, response.statusLine)
+        XCTAssertEqual(response.header("Allow"), "GET, HEAD")
+    }
+
+    func testUnknownPathIs404() throws {
+        let (_, port) = try startedServer()
+        let response = try RawHTTPClient.request("GET", "/nope", port: port)
+        XCTAssertEqual(response.statusLine, "HTTP/1.1 404 Not Found")
+        XCTAssertEqual(response.bodyText, "404 page not found\n")
+    }
+
+    func testSecondRoute() throws {
+        let (_, port) = try startedServer()
+        let response = try RawHTTPClient.request("GET", "/-/healthy", port: port)
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.header("Content-Type"), "text/plain; charset=utf-8")
+        XCTAssertEqual(response.bodyText, "Healthy\n")
+    }
+
+    func testManySequentialRequests() throws {
+        let (_, port) = try startedServer()
+        for index in 0..<50 {
+            let response = try RawHTTPClient.request("GET", "/metrics", port: port)
+            XCTAssertEqual(response.status, 200, "request \(index)")
+        }
+    }
+
+    func testStopThenConnectingFails() throws {
+        let (server, port) = try startedServer()
+        XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: port).status, 200)
+        server.stop()
+        XCTAssertEqual(server.boundPort, 0)
+        XCTAssertThrowsError(try RawHTTPClient.connect(port: port)) { error in
+            guard case .connect(let code) = error as? RawHTTPClient.Failure else {
+                return XCTFail("unexpected \(error)")
+            }
+            XCTAssertEqual(code, ECONNREFUSED)
+        }
+        server.stop()  // a second stop is harmless
+    }
+
+    func testStartingAgainAfterStop() throws {
+        let (server, _) = try startedServer()
+        server.stop()
+        try server.start()
+        XCTAssertNotEqual(server.boundPort, 0)
+        XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: server.boundPort).status, 200)
+    }
+
+    func testSecondServerOnTheSamePortCannotListen() throws {
+        let (_, port) = try startedServer()
+        let second = try makeServer("127.0.0.1:\(port)")
+        XCTAssertThrowsError(try second.start(), "two servers listening on 127.0.0.1:\(port)") { error in
+            guard case .cannotListen(let address, _) = error as? HTTPServerError else {
+                return XCTFail("expected cannotListen, got \(error)")
+            }
+            XCTAssertEqual(address, ListenAddress(host: "127.0.0.1", port: port))
+        }
+    }
+
+    func testUnresolvableHost() throws {
+        let server = try makeServer("no-such-host.invalid:0")
+        XCTAssertThrowsError(try server.start()) { error in
+            guard case .unresolvableHost(let host) = error as? HTTPServerError else {
+                return XCTFail("expected unresolvableHost, got \(error)")
+            }
+            XCTAssertEqual(host, "no-such-host.invalid")
+        }
+    }
+
+    func testConfigurationDefaultsAreExplicitLimits() {
+        let configuration = HTTPServerConfiguration(address: ListenAddress(host: nil, port: 9636))
+        XCTAssertGreaterThan(configuration.maximumConnections, 0)
+        XCTAssertGreaterThan(configuration.maximumConnectionsPerIP, 0)
+        XCTAssertLessThanOrEqual(configuration.maximumConnectionsPerIP, configuration.maximumConnections)
+        XCTAssertGreaterThan(configuration.connectionTimeoutSeconds, 0)
+    }
+}
