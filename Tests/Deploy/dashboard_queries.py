@@ -1,0 +1,72 @@
+"""Reading the Grafana dashboards' queries, shared by Tests/Deploy and Tests/Integration."""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
+
+
+@dataclass(frozen=True)
+class Query:
+    dashboard: str  # file stem: "node", "cluster"
+    panel: str
+    ref_id: str
+    expr: str
+
+
+def panels(dashboard: dict) -> list[dict]:
+    """Every panel, including those nested in collapsed rows."""
+    found = []
+    for panel in dashboard.get("panels", []):
+        found.append(panel)
+        found.extend(panel.get("panels", []))
+    return found
+
+
+def queries(path: Path) -> list[Query]:
+    dashboard = json.loads(path.read_text())
+    return [
+        Query(path.stem, panel.get("title", ""), target.get("refId", ""), target["expr"])
+        for panel in panels(dashboard)
+        for target in panel.get("targets", [])
+        if "expr" in target
+    ]
+
+
+def substitute(expr: str, values: dict[str, str]) -> str:
+    """Replaces Grafana's $var, ${var} and ${var:format} with values[var]; unknown names are an error."""
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in values:
+            raise KeyError(f"no value for ${name} in {expr!r}")
+        return values[name]
+
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", replace, expr)
+
+
+_KEYWORDS = {
+    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
+    "offset", "inf", "nan", "atan2",
+}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects. A small lexer, enough for dashboards and rules: strings,
+    label matchers, ranges, grouping label lists, numbers and function calls are not metric names."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', expr)
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    text = re.sub(r"\$\{?\w+(?::\w+)?\}?", " ", text)
+    text = re.sub(r"(?<![\w:.])\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", " ", text)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
+        rest = text[match.end():].lstrip()
+        if rest.startswith("(") or match.group(0) in _KEYWORDS:
+            continue
+        names.add(match.group(0))
+    return names

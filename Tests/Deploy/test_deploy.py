@@ -1,0 +1,491 @@
+"""Checks of the shipped deployment artifacts, without the exporter: Prometheus rules and their unit tests,
+the Kubernetes manifests, the systemd unit, the Dockerfile and the Grafana dashboards.
+
+Needs promtool (Debian's `prometheus`), kubectl, systemd-analyze (optional) and the Python packages in
+requirements.txt; Tests/Deploy/install-deps.sh installs them all."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+import dashboard_queries  # noqa: E402
+
+REPO = dashboard_queries.REPO
+PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
+RULES = PROMETHEUS_DIR / "footprint-rules.yml"
+RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
+KUBERNETES = REPO / "deploy" / "kubernetes"
+SYSTEMD = REPO / "deploy" / "systemd"
+SCHEMAS = Path(__file__).parent / "schemas"
+KUBERNETES_VERSION = "1.32.0"
+
+# DESIGN.md §3, plus the budget gauge of the emission-budget issue and Prometheus' own `up`.
+CONTRACT_METRICS = {
+    "footprint_domain_energy_joules_total", "footprint_domain_power_watts",
+    "footprint_energy_joules_total", "footprint_facility_energy_joules_total", "footprint_co2e_grams_total",
+    "footprint_power_watts", "footprint_pue", "footprint_grid_intensity_grams_per_kwh",
+    "footprint_source_up", "footprint_sample_errors_total", "footprint_last_sample_timestamp_seconds",
+    "footprint_gpu_info", "footprint_build_info",
+    "footprint_co2e_budget_grams", "up",
+}
+
+# Every flag the exporter accepts (DESIGN.md §4 and the issue); `--no-x` is the negation of toggle `x`.
+KNOWN_FLAGS = {
+    "web.listen-address", "web.telemetry-path", "web.config.file", "config.file", "path.sysfs", "path.procfs",
+    "sample.interval", "pue", "grid.intensity", "collector.nvml.library",
+    "collector.rapl", "collector.nvml", "collector.hwmon", "collector.estimate",
+    "log.level", "log.format", "estimate.cpu-min-watts", "estimate.cpu-max-watts", "estimate.dram-watts-per-gb",
+    "web.max-connections", "web.max-connections-per-ip", "web.connection-timeout",
+}
+TOGGLES = {"collector.rapl", "collector.nvml", "collector.hwmon", "collector.estimate"}
+BUDGET_WINDOWS = {"1h", "24h", "7d", "30d"}
+
+
+def tool(name: str, install: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found; install it with: {install} (or run Tests/Deploy/install-deps.sh)")
+    return path
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def load_rules() -> list[dict]:
+    return [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+
+
+def records() -> set[str]:
+    return {rule["record"] for rule in load_rules() if "record" in rule}
+
+
+def alerts() -> list[dict]:
+    return [rule for rule in load_rules() if "alert" in rule]
+
+
+# ---------------------------------------------------------------------------------------------- rules
+
+
+def test_promtool_check_rules():
+    promtool = tool("promtool", "apt-get install -y prometheus")
+    for path in sorted(PROMETHEUS_DIR.glob("*.yml")):
+        result = run(promtool, "check", "rules", str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize("test_file", RULE_TESTS, ids=lambda p: p.name)
+def test_promtool_rule_unit_tests(test_file):
+    promtool = tool("promtool", "apt-get install -y prometheus")
+    # Relative to the test file's directory, as its rule_files are.
+    result = run(promtool, "test", "rules", test_file.name, cwd=test_file.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rule_tests_load_the_shipped_rules():
+    for path in RULE_TESTS:
+        test = yaml.safe_load(path.read_text())
+        assert [(path.parent / f).resolve() for f in test["rule_files"]] == [RULES.resolve()], path.name
+
+
+def test_every_alert_is_tested_firing_and_not_firing():
+    firing, silent = set(), set()
+    for path in RULE_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (firing if check.get("exp_alerts") else silent).add(check["alertname"])
+    names = {rule["alert"] for rule in alerts()}
+    assert names - firing == set(), "alerts never tested firing"
+    assert names - silent == set(), "alerts never tested not firing"
+
+
+def test_every_recording_rule_value_is_tested():
+    tested = set()
+    for path in RULE_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("promql_expr_test", []):
+                if check.get("exp_samples"):
+                    tested |= dashboard_queries.metric_names(check["expr"])
+    assert records() - tested == set()
+
+
+def test_recording_rule_names_follow_level_metric_operations():
+    for name in records():
+        assert re.fullmatch(r"(node|cluster):footprint_[a-z0-9_]+:[a-z0-9_]+", name), name
+
+
+def test_rules_use_only_contract_metrics_and_earlier_records():
+    known = set(CONTRACT_METRICS)
+    for rule in load_rules():
+        used = dashboard_queries.metric_names(str(rule["expr"]))
+        assert used <= known, f"{rule.get('record') or rule.get('alert')} uses {used - known}"
+        if "record" in rule:
+            known.add(rule["record"])
+
+
+def test_budget_windows_agree_across_rules():
+    # The windows of the increase rules, the allowed rate and the runbook must be the same four.
+    rules = {rule.get("record"): rule for rule in load_rules()}
+    increase = {r["labels"]["window"] for n, r in rules.items() if n and ":increase" in n}
+    allowed = set(re.findall(r'window="(\w+)"', rules["cluster:footprint_co2e_budget_grams:allowed_rate"]["expr"]))
+    assert increase == allowed == BUDGET_WINDOWS
+
+
+def test_alerts_have_severity_and_annotations():
+    for rule in alerts():
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
+        assert set(rule["annotations"]) >= {"summary", "description", "runbook_url"}, rule["alert"]
+        assert rule["alert"].startswith("Footprint"), rule["alert"]
+
+
+def test_runbook_urls_point_at_runbook_sections():
+    runbook = (PROMETHEUS_DIR / "RUNBOOK.md").read_text()
+    assert runbook.startswith("## Runbook\n")
+    # GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens.
+    anchors = {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        for heading in re.findall(r"^#{2,4} (.+)$", runbook, flags=re.M)
+    }
+    bases = set()
+    for rule in alerts():
+        base, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+        bases.add(base)
+        assert anchor == rule["alert"].lower(), rule["alert"]
+        assert anchor in anchors, f"RUNBOOK.md has no section for {rule['alert']}"
+        assert base.startswith("https://") and base.endswith("/README.md")
+    assert len(bases) == 1, bases
+
+
+def test_rules_readme_lists_every_rule():
+    readme = (PROMETHEUS_DIR / "README.md").read_text()
+    for name in records() | {rule["alert"] for rule in alerts()}:
+        assert re.search(rf"^\| `?{re.escape(name)}`? \|", readme, flags=re.M), name
+
+
+# ----------------------------------------------------------------------------------------- kubernetes
+
+
+def test_prometheusrule_is_generated_from_the_rules_file():
+    result = run("sh", str(KUBERNETES / "generate-prometheusrule.sh"), "--check")
+    assert result.returncode == 0, result.stderr
+    generated = yaml.safe_load((KUBERNETES / "base" / "prometheusrule.yaml").read_text())
+    assert generated["spec"] == yaml.safe_load(RULES.read_text())
+
+
+def kustomize(path: Path) -> list[dict]:
+    kubectl = tool("kubectl", "apt-get install -y kubectl")
+    result = run(kubectl, "kustomize", str(path))
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def base() -> list[dict]:
+    return kustomize(KUBERNETES)
+
+
+@pytest.fixture(scope="module")
+def nvidia() -> list[dict]:
+    return kustomize(KUBERNETES / "overlays" / "nvidia")
+
+
+def by_kind(docs: list[dict], kind: str) -> dict:
+    (found,) = [doc for doc in docs if doc["kind"] == kind]
+    return found
+
+
+@pytest.mark.parametrize("build", ["base", "nvidia"])
+def test_manifests_validate(build, request):
+    kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate")
+    docs = request.getfixturevalue(build)
+    assert sorted(doc["kind"] for doc in docs) == sorted(
+        ["Namespace", "ConfigMap", "Service", "DaemonSet", "ServiceMonitor", "PrometheusRule"])
+    for doc in docs:
+        schema = SCHEMAS / f"{doc['kind'].lower()}.schema.json"
+        if schema.exists():  # custom resources: our own schema of the fields we use
+            jsonschema.validate(doc, json.loads(schema.read_text()))
+        else:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "footprint", doc["kind"]
+
+
+def test_daemonset_reads_host_sys_and_proc_read_only(base):
+    pod = by_kind(base, "DaemonSet")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert volumes[mounts["/host/sys"]["name"]]["hostPath"]["path"] == "/sys"
+    assert volumes[mounts["/host/proc"]["name"]]["hostPath"]["path"] == "/proc"
+    assert all(m.get("readOnly") for m in mounts.values())
+    assert {"--path.sysfs=/host/sys", "--path.procfs=/host/proc"} <= set(container["args"])
+    # The config file flag names a file inside the mounted config map.
+    (config_flag,) = [a for a in container["args"] if a.startswith("--config.file=")]
+    config_path = Path(config_flag.split("=", 1)[1])
+    config_volume = volumes[mounts[str(config_path.parent)]["name"]]
+    config_map = by_kind(base, "ConfigMap")
+    assert config_volume["configMap"]["name"] == config_map["metadata"]["name"]
+    assert config_path.name in config_map["data"]
+
+
+def test_daemonset_security_and_resources(base):
+    pod = by_kind(base, "DaemonSet")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["runAsUser"] == 0
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert "add" not in security["capabilities"]
+    assert container["resources"] == {
+        "requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+    assert {"operator": "Exists"} in pod["tolerations"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9636, "protocol": "TCP"}]
+
+
+def test_daemonset_explains_why_it_runs_as_root():
+    text = (KUBERNETES / "base" / "daemonset.yaml").read_text()
+    assert "CVE-2020-8694" in text
+
+
+def test_service_and_servicemonitor_agree(base):
+    service = by_kind(base, "Service")
+    monitor = by_kind(base, "ServiceMonitor")
+    pod_labels = by_kind(base, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["ports"][0]["name"] == "metrics" and service["spec"]["ports"][0]["port"] == 9636
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    # The job is the Service's name, which FootprintExporterDown's job matcher must catch.
+    (down,) = [r for r in alerts() if r["alert"] == "FootprintExporterDown"]
+    pattern = re.search(r'job=~"([^"]+)"', down["expr"]).group(1)
+    assert re.fullmatch(pattern, service["metadata"]["name"])
+
+
+def test_nvidia_overlay_adds_runtime_and_env(base, nvidia):
+    pod = by_kind(nvidia, "DaemonSet")["spec"]["template"]["spec"]
+    assert pod["runtimeClassName"] == "nvidia"
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env == {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "utility"}
+    # Nothing else changes.
+    for doc in nvidia:
+        if doc["kind"] != "DaemonSet":
+            assert doc in base
+
+
+def test_config_file_uses_known_keys_and_supported_budget_windows():
+    config = yaml.safe_load((KUBERNETES / "base" / "config.yml").read_text())
+    budgets = config.pop("budgets")
+
+    def keys(mapping, prefix=""):
+        for key, value in mapping.items():
+            name = f"{prefix}.{key}" if prefix else key
+            yield from keys(value, name) if isinstance(value, dict) else [name]
+
+    assert set(keys(config)) <= KNOWN_FLAGS - {"config.file"}
+    for budget in budgets:
+        assert set(budget) == {"name", "window", "grams"}
+        assert budget["window"] in BUDGET_WINDOWS and budget["grams"] > 0
+
+
+# -------------------------------------------------------------------------------------------- flags
+
+
+def flags_of(words: list[str]) -> set[str]:
+    names = set()
+    for word in words:
+        if word.startswith("--"):
+            name = word[2:].split("=", 1)[0]
+            if name.startswith("no-") and name[3:] in TOGGLES:
+                name = name[3:]
+            names.add(name)
+    return names
+
+
+def deployed_flags(base, nvidia) -> dict[str, set[str]]:
+    default = (SYSTEMD / "footprint-exporter.default").read_text()
+    (args,) = re.findall(r'^FOOTPRINT_EXPORTER_ARGS="([^"]*)"$', default, flags=re.M)
+    return {
+        "footprint-exporter.default": flags_of(args.split()),
+        "DaemonSet": flags_of(by_kind(base, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["args"]),
+        "DaemonSet (nvidia)": flags_of(by_kind(nvidia, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["args"]),
+    }
+
+
+def test_deployed_flags_are_known(base, nvidia):
+    for where, flags in deployed_flags(base, nvidia).items():
+        assert flags, where
+        assert flags <= KNOWN_FLAGS, f"{where}: unknown {flags - KNOWN_FLAGS}"
+
+
+def test_deployed_flags_exist_in_the_exporter(base, nvidia):
+    # The exporter's own list of settings, where the source is there to read.
+    catalogue = REPO / "Sources" / "FootprintExporter" / "SettingCatalogue.swift"
+    if not catalogue.exists():
+        pytest.skip("Sources/FootprintExporter/SettingCatalogue.swift not found")
+    names = set(re.findall(r'^\s*(?:value|toggle)\(\s*"([\w.\-]+)"', catalogue.read_text(), flags=re.M))
+    assert names, "no settings found in SettingCatalogue.swift"
+    for where, flags in deployed_flags(base, nvidia).items():
+        assert flags <= names, f"{where}: not in the exporter: {flags - names}"
+
+
+# ------------------------------------------------------------------------------------------ systemd
+
+
+def unit_directives() -> dict[str, list[str]]:
+    directives: dict[str, list[str]] = {}
+    for line in (SYSTEMD / "footprint-exporter.service").read_text().splitlines():
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            key, value = line.split("=", 1)
+            directives.setdefault(key.strip(), []).append(value.strip())
+    return directives
+
+
+def test_systemd_unit_is_hardened():
+    d = unit_directives()
+    expected = {
+        "ProtectSystem": "strict", "ProtectHome": "yes", "NoNewPrivileges": "yes", "PrivateTmp": "yes",
+        "ProtectKernelTunables": "yes", "ProtectControlGroups": "yes",
+        "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX", "MemoryDenyWriteExecute": "yes",
+        "LockPersonality": "yes", "SystemCallArchitectures": "native", "CapabilityBoundingSet": "",
+        "ReadOnlyPaths": "/sys", "StateDirectory": "footprint-exporter",
+        "EnvironmentFile": "-/etc/default/footprint-exporter",
+        "ExecStart": "/usr/local/bin/footprint_exporter $FOOTPRINT_EXPORTER_ARGS",
+    }
+    for key, value in expected.items():
+        assert d.get(key) == [value], key
+    # ProcSubset=pid would hide /proc/stat and /proc/meminfo from the estimate.
+    assert "ProcSubset" not in d
+
+
+def test_systemd_analyze_verify(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    # verify insists that ExecStart's binary exists: point it at a stand-in, keep everything else.
+    binary = tmp_path / "footprint_exporter"
+    shutil.copy("/bin/true", binary)
+    unit = tmp_path / "footprint-exporter.service"
+    unit.write_text((SYSTEMD / "footprint-exporter.service").read_text().replace(
+        "/usr/local/bin/footprint_exporter", str(binary)))
+    result = run(analyze, "verify", str(unit))
+    if result.returncode != 0 and re.search(r"Failed to (connect|initialize|set up)|not been booted", result.stderr):
+        pytest.skip(f"systemd-analyze cannot run here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr
+
+
+# ------------------------------------------------------------------------------------------- docker
+
+
+def test_dockerfile_builds_static_and_runs_slim():
+    text = (REPO / "deploy" / "docker" / "Dockerfile").read_text()
+    tools_version = re.search(r"swift-tools-version:\s*([\d.]+)", (REPO / "Package.swift").read_text())
+    builder = re.search(r"^ARG SWIFT_VERSION=([\d.]+)$", text, flags=re.M).group(1)
+    if tools_version:  # the toolchain must read the manifest
+        assert tuple(map(int, builder.split("."))) >= tuple(map(int, tools_version.group(1).split(".")))
+    assert re.search(r"^FROM swift:\$\{SWIFT_VERSION\}-bookworm AS build$", text, flags=re.M)
+    assert "libmicrohttpd-dev" in text and "--static-swift-stdlib" in text
+    assert re.search(r"^FROM debian:bookworm-slim$", text, flags=re.M)
+    assert "libmicrohttpd12" in text and "ca-certificates" in text
+    assert re.search(r"^EXPOSE 9636$", text, flags=re.M)
+    assert re.search(r'^ENTRYPOINT \["/usr/local/bin/footprint_exporter"\]$', text, flags=re.M)
+    assert "CVE-2020-8694" in text and not re.search(r"^USER ", text, flags=re.M)
+
+
+# ------------------------------------------------------------------------------------------ grafana
+
+
+DASHBOARD_IDS = [p.stem for p in dashboard_queries.DASHBOARDS]
+VARIABLE_VALUES = {
+    "job": "footprint-exporter", "instance": "10.0.1.11:9636", "node": ".*", "datasource": "prometheus",
+    "__range": "1h", "__rate_interval": "1m", "__interval": "15s",
+}
+
+
+def load_dashboard(name: str) -> dict:
+    return json.loads((REPO / "grafana" / "dashboards" / f"{name}.json").read_text())
+
+
+def test_both_dashboards_exist():
+    assert DASHBOARD_IDS == ["cluster", "node"]
+
+
+@pytest.mark.parametrize("name", DASHBOARD_IDS)
+def test_dashboard_is_importable(name):
+    dashboard = load_dashboard(name)
+    assert dashboard["__inputs"] == [{
+        "name": "DS_PROMETHEUS", "label": "Prometheus", "description": dashboard["__inputs"][0]["description"],
+        "type": "datasource", "pluginId": "prometheus", "pluginName": "Prometheus"}]
+    assert dashboard["id"] is None and dashboard["uid"] == f"footprint-{name}"
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert set(variables) == {"datasource", "job", "instance", "node"}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert "footprint_build_info" in variables["instance"]["query"] and 'job=~"$job"' in variables["instance"]["query"]
+    # node may be absent: its "All" must match series without the label, i.e. the empty string.
+    assert variables["node"]["includeAll"] and re.fullmatch(variables["node"]["allValue"], "")
+    panels = dashboard_queries.panels(dashboard)
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids))
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+
+
+@pytest.mark.parametrize("name", DASHBOARD_IDS)
+def test_dashboard_datasources_are_the_variable(name):
+    dashboard = load_dashboard(name)
+    for panel in dashboard_queries.panels(dashboard):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            assert variable["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+
+
+@pytest.mark.parametrize("name", DASHBOARD_IDS)
+def test_dashboard_queries_use_contract_metrics_and_recording_rules(name):
+    known = CONTRACT_METRICS | records()
+    dashboard = load_dashboard(name)
+    exprs = [q.expr for q in dashboard_queries.queries(REPO / "grafana" / "dashboards" / f"{name}.json")]
+    exprs += [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    assert exprs
+    for expr in exprs:
+        used = dashboard_queries.metric_names(re.sub(r"label_values\((.*),\s*\w+\)$", r"\1", expr))
+        assert used, expr
+        assert used <= known, f"{expr}: unknown {used - known}"
+
+
+@pytest.mark.parametrize("name", DASHBOARD_IDS)
+def test_dashboard_queries_parse(name, tmp_path):
+    # promtool parses every expression of a rules file: wrap each query, variables filled in, as one.
+    promtool = tool("promtool", "apt-get install -y prometheus")
+    queries = dashboard_queries.queries(REPO / "grafana" / "dashboards" / f"{name}.json")
+    rules = [{"record": f"dashboard:query_{i}:check", "expr": dashboard_queries.substitute(q.expr, VARIABLE_VALUES)}
+             for i, q in enumerate(queries)]
+    path = tmp_path / "dashboard-rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": name, "rules": rules}]}))
+    result = run(promtool, "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_provisioning():
+    datasources = yaml.safe_load((REPO / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    (source,) = datasources["datasources"]
+    assert source["type"] == "prometheus" and source["isDefault"] is True
+    providers = yaml.safe_load((REPO / "grafana/provisioning/dashboards/footprint.yml").read_text())
+    (provider,) = providers["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"].startswith("/")
