@@ -27,10 +27,16 @@ public enum CounterDelta {
     /// - A delta that implies more than `ceilingWatts` over `elapsedSeconds` is a reset: adding it would invent
     ///   energy. Without a ceiling, a wrap that covers more than half the range is a reset, because a counter that
     ///   moved that far in one interval cannot be told apart from one that restarted.
+    /// - With both a range and a ceiling, a delta taken over longer than the counter needs to cover its whole range
+    ///   at the ceiling (`wrap / ceiling`, about 11 minutes for an Intel package) is a reset too: more than one wrap
+    ///   may hide in it (a long outage, a restart), and guessing would invent or lose a whole range.
     public static func step(
         previous: UInt64?, current: UInt64, wrap: UInt64?, elapsedSeconds: Double, ceilingWatts: Double?
     ) -> CounterStep {
         guard let previous else { return .baseline }
+        if let wrap, let ceilingWatts, ceilingWatts > 0, elapsedSeconds > Double(wrap) / 1e6 / ceilingWatts {
+            return .reset
+        }
         let candidate: CounterStep
         if current >= previous {
             candidate = .advanced(microjoules: current - previous)

@@ -68,6 +68,18 @@ public struct EnergyLedger: Sendable {
         return total
     }
 
+    mutating func restore(_ key: DomainKey, _ account: DomainAccount) {
+        domains[key] = account
+    }
+
+    mutating func restore(_ component: Component, _ totals: ComponentTotals) {
+        components[component] = totals
+    }
+
+    mutating func restoreMeasured(_ measured: Set<Component>) {
+        measuredComponents = measured
+    }
+
     /// Adds IT energy to a component, converting it at the PUE and intensity in force now.
     private mutating func add(itMicrojoules: Double, to component: Component, pue: Double, gramsPerKilowattHour: Double) {
         var totals = components[component] ?? ComponentTotals()

@@ -169,7 +169,7 @@ enum BudgetParser {
             if budgets.contains(where: { $0.name == name && $0.window == window }) {
                 throw ConfigurationError("config file \(path): budget \(name.debugDescription) over \(windowText) is given twice")
             }
-            budgets.append(EmissionBudget(name: name, window: window, grams: grams))
+            budgets.append(EmissionBudget(name: name, window: window, windowLabel: windowText, grams: grams))
         }
         return budgets
     }

@@ -2,6 +2,7 @@ import Logging
 import MetricsServer
 import PowerSources
 import ServiceLifecycle
+import Synchronization
 
 /// The assembled exporter: sources, sampler, snapshot store and HTTP server, built from one configuration.
 public final class Exporter: Sendable {
@@ -9,9 +10,22 @@ public final class Exporter: Sendable {
     public let sampler: Sampler
     public let server: HTTPServer
     public let store: SnapshotStore
+    let persistence: StatePersistence?
+    /// The command-line settings, re-applied over the config file on every reload.
+    let flags: [(name: String, value: String)]
+    let logger: Logger
+    let logLevel: LogLevelControl
+    let runningConfiguration: Mutex<ExporterConfiguration>
 
-    public init(configuration: ExporterConfiguration, logger: Logger) {
+    public init(
+        configuration: ExporterConfiguration, flags: [(name: String, value: String)] = [], logger: Logger,
+        logLevel: LogLevelControl = LogLevelControl(.info)
+    ) {
         self.configuration = configuration
+        self.flags = flags
+        self.logger = logger
+        self.logLevel = logLevel
+        self.runningConfiguration = Mutex(configuration)
         let store = SnapshotStore()
         self.store = store
         let sysfs = SysfsRoot(configuration.sysfsPath)
@@ -28,12 +42,21 @@ public final class Exporter: Sendable {
         }
         let estimate: (any PowerSource)? =
             configuration.estimateEnabled ? EstimateSource(procfs: procfs, coefficients: configuration.estimate) : nil
+        let persistence = configuration.stateFile.map { path in
+            StatePersistence(
+                path: path,
+                everySamples: Int(configuration.stateSaveInterval / configuration.sampleInterval),
+                procfs: procfs, logger: logger)
+        }
+        self.persistence = persistence
         sampler = Sampler(
             hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
             settings: AccountingSettings(
                 pue: configuration.pue, gridGramsPerKilowattHour: configuration.gridGramsPerKilowattHour,
                 budgets: configuration.budgets),
-            store: store, logger: logger)
+            store: store, logger: logger,
+            restoring: persistence?.restore() ?? SamplerState(),
+            afterSample: Self.saver(persistence))
         let router = ExporterRoutes.router(telemetryPath: configuration.telemetryPath, store: store)
         server = HTTPServer(
             configuration: HTTPServerConfiguration(
@@ -44,6 +67,11 @@ public final class Exporter: Sendable {
             handler: router)
     }
 
+    private static func saver(_ persistence: StatePersistence?) -> (@Sendable (SamplerState) -> Void)? {
+        guard let persistence else { return nil }
+        return { state in persistence.afterSample(state) }
+    }
+
     /// Binds the listen address; throws with a one-line reason when it cannot.
     public func listen() throws(HTTPServerError) {
         try server.start()
@@ -51,7 +79,11 @@ public final class Exporter: Sendable {
 
     /// The services to run in a `ServiceGroup`: sampling first, serving second (stopped in reverse order).
     public var services: [any Service] {
-        [SamplerService(sampler: sampler), HTTPService(server: server)]
+        [
+            SamplerService(sampler: sampler) { [sampler, persistence] in persistence?.saveNow(sampler.currentState) },
+            HTTPService(server: server),
+            ReloadService(exporter: self),
+        ]
     }
 }
 

@@ -5,11 +5,14 @@ import PowerSources
 public struct EmissionBudget: Sendable, Hashable {
     public var name: String
     public var window: Duration
+    /// The window as the configuration spells it (`24h`), used as the `window` label so rules can match it.
+    public var windowLabel: String
     public var grams: Double
 
-    public init(name: String, window: Duration, grams: Double) {
+    public init(name: String, window: Duration, windowLabel: String? = nil, grams: Double) {
         self.name = name
         self.window = window
+        self.windowLabel = windowLabel ?? PrometheusDuration.format(window)
         self.grams = grams
     }
 }
@@ -39,6 +42,9 @@ public struct ExporterConfiguration: Sendable, Hashable {
     public var logLevel = "info"
     public var logFormat = "logfmt"
     public var budgets: [EmissionBudget] = []
+    /// Where counters are persisted across restarts; nil keeps them in memory only.
+    public var stateFile: String?
+    public var stateSaveInterval: Duration = .seconds(10)
 
     public init() {}
 }

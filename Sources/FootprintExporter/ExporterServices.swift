@@ -4,11 +4,14 @@ import ServiceLifecycle
 /// Runs the sampler until graceful shutdown (SIGTERM/SIGINT), then stops it after its sample in progress.
 public struct SamplerService: Service {
     let sampler: Sampler
+    /// Runs after the last sample, for example to save the state file.
+    let afterStop: @Sendable () -> Void
 
     public func run() async throws {
         sampler.start()
         try? await gracefulShutdown()
         sampler.stop()
+        afterStop()
     }
 }
 

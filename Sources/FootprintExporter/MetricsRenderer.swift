@@ -33,7 +33,7 @@ enum MetricsRenderer {
         }
         let gpuInfo = state.gpus.values.joined().map { MetricSample([$0.device, $0.uuid, $0.name], 1) }
         let budgets = settings.budgets.map {
-            MetricSample([$0.name, PrometheusDuration.format($0.window)], $0.grams)
+            MetricSample([$0.name, $0.windowLabel], $0.grams)
         }
         var families: [(family: MetricFamily, samples: [MetricSample])] = [
             (C.domainEnergy, domainEnergy),

@@ -28,15 +28,16 @@ public enum PrometheusDuration {
         return .milliseconds(total)
     }
 
-    /// Formats `duration` the way Prometheus does (`1h30m`, `100ms`, `0s`).
+    /// Formats `duration` the way Prometheus does (`1h30m`, `100ms`, `30d`, `2w`, `0s`): weeks only when exact.
     public static func format(_ duration: Duration) -> String {
         var milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         if milliseconds == 0 { return "0s" }
         var text = ""
-        for unit in units.reversed() where milliseconds >= unit.milliseconds {
-            // Prometheus prints days and weeks only when they divide evenly; keep it simple and exact.
+        for unit in units.reversed() {
+            if unit.suffix == "w" && milliseconds % unit.milliseconds != 0 { continue }
             let count = milliseconds / unit.milliseconds
-            milliseconds %= unit.milliseconds
+            guard count > 0 else { continue }
+            milliseconds -= count * unit.milliseconds
             text += "\(count)\(unit.suffix)"
         }
         return text

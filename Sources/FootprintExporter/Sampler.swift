@@ -32,18 +32,22 @@ public final class Sampler: Sendable {
     private let store: SnapshotStore
     private let logger: Logger
     private let settings: Mutex<AccountingSettings>
-    private let state = Mutex(SamplerState())
-    private let origin = ContinuousClock.now
+    private let state: Mutex<SamplerState>
     private let queue = DispatchQueue(label: "footprint.sampler")
     private let timer = Mutex<TimerBox?>(nil)
+    private let afterSample: (@Sendable (SamplerState) -> Void)?
 
     /// - Parameters:
     ///   - hardwareSources: sources that measure (RAPL, NVML, hwmon); sampled in parallel each interval.
     ///   - estimateSource: the estimate, sampled only while a component lacks a measuring source.
     public init(
         hardwareSources: [any PowerSource], estimateSource: (any PowerSource)?, interval: Duration,
-        settings: AccountingSettings, store: SnapshotStore, logger: Logger
+        settings: AccountingSettings, store: SnapshotStore, logger: Logger,
+        restoring restored: SamplerState = SamplerState(),
+        afterSample: (@Sendable (SamplerState) -> Void)? = nil
     ) {
+        self.state = Mutex(restored)
+        self.afterSample = afterSample
         self.hardwareWorkers = hardwareSources.map(SourceWorker.init(source:))
         self.estimateWorker = estimateSource.map(SourceWorker.init(source:))
         self.interval = interval
@@ -100,11 +104,18 @@ public final class Sampler: Sendable {
             let read = estimateWorker.start()?.wait(until: estimateDeadline)
             state.withLock { record(read, of: estimateWorker.source.name, into: &$0, settings: settings) }
         }
-        let body = state.withLock { state -> [UInt8] in
-            state.lastSampleUnixSeconds = Self.wallClockSeconds()
-            return MetricsRenderer.render(state: state, settings: settings)
+        let (body, snapshot) = state.withLock { state -> ([UInt8], SamplerState) in
+            state.lastSampleUnixSeconds = Clocks.unixSeconds()
+            state.samplesTaken += 1
+            return (MetricsRenderer.render(state: state, settings: settings), state)
         }
         store.publish(body)
+        afterSample?(snapshot)
+    }
+
+    /// A copy of the accumulated state, for the state file.
+    var currentState: SamplerState {
+        state.withLock { $0 }
     }
 
     /// How long a sample waits for its sources: most of the interval, so a hung source costs at most one interval.
@@ -130,7 +141,7 @@ public final class Sampler: Sendable {
             logFailures([ReadFailure(domain: nil, error: .timedOut)], of: name, health: &health)
             return
         }
-        health.lastDurationSeconds = Self.seconds(read.duration)
+        health.lastDurationSeconds = read.durationSeconds
         if read.sample.sourceIsAbsent {
             if !health.loggedAbsence {
                 logger.info(
@@ -159,7 +170,7 @@ public final class Sampler: Sendable {
         if !read.sample.gpus.isEmpty || state.gpus[name] != nil {
             state.gpus[name] = read.sample.gpus
         }
-        let seconds = Self.seconds(read.finishedAt - origin)
+        let seconds = read.finishedAtBootSeconds
         let observations = read.sample.readings.map { reading in
             (key: DomainKey(reading: reading.id), observation: EnergyObservation(reading), seconds: seconds)
         }
@@ -184,15 +195,6 @@ public final class Sampler: Sendable {
         }
     }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
-    private static func wallClockSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-    }
 }
 
 /// Dispatch timers are thread-safe but not marked Sendable.
@@ -201,11 +203,14 @@ private struct TimerBox: @unchecked Sendable {
 }
 
 /// Everything the sampler accumulates; rendered into the exposition after each sample.
-struct SamplerState: Sendable {
+public struct SamplerState: Sendable {
     var ledger = EnergyLedger()
     var health: [String: SourceHealth] = [:]
     var gpus: [String: [GPUIdentity]] = [:]
     var lastSampleUnixSeconds: Double?
+    var samplesTaken = 0
+
+    public init() {}
 }
 
 extension DomainKey {

@@ -84,6 +84,15 @@ public enum SettingCatalogue {
         value("estimate.dram-watts-per-gb", "watts", "Estimate: watts per GiB of memory.") {
             $0.estimate.dramWattsPerGiB = try wattsPerUnit($1)
         },
+        value("state.file", "path", "File that keeps the counters across restarts (written atomically).") {
+            guard !$1.isEmpty else { throw ConfigurationError("must not be empty") }
+            $0.stateFile = $1
+        },
+        value("state.save-interval", "duration", "How often the state file is written (and at shutdown).") {
+            let duration = try duration($1)
+            guard duration >= .seconds(1) else { throw ConfigurationError("must be at least 1s") }
+            $0.stateSaveInterval = duration
+        },
         value("log.level", "level", "Only log messages with this severity or above: debug, info, warn, error.") {
             let level = $1.lowercased()
             guard ["debug", "info", "warn", "error"].contains(level) else {

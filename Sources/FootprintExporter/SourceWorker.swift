@@ -24,10 +24,10 @@ final class SourceWorker: Sendable {
         guard claimed else { return nil }
         let pending = PendingRead()
         queue.async { [self] in
-            let began = ContinuousClock.now
+            let began = Clocks.bootSeconds()
             let sample = source.sample()
-            let ended = ContinuousClock.now
-            pending.complete(CompletedRead(sample: sample, finishedAt: ended, duration: ended - began))
+            let ended = Clocks.bootSeconds()
+            pending.complete(CompletedRead(sample: sample, finishedAtBootSeconds: ended, durationSeconds: ended - began))
             busy.withLock { $0 = false }
         }
         return pending
@@ -37,9 +37,9 @@ final class SourceWorker: Sendable {
 /// A finished read of one source.
 struct CompletedRead: Sendable {
     let sample: SourceSample
-    /// When the read finished; the time its readings are taken at.
-    let finishedAt: ContinuousClock.Instant
-    let duration: Duration
+    /// When the read finished, in seconds since boot; the time its readings are taken at.
+    let finishedAtBootSeconds: Double
+    let durationSeconds: Double
 }
 
 /// A read in flight; the sampler waits for it until its deadline and then gives up on it.

@@ -47,6 +47,8 @@ struct FootprintExporterCommand: AsyncParsableCommand {
     var estimateCPUMaxWatts: String?
     @Option(name: .customLong("estimate.dram-watts-per-gb"), help: help("estimate.dram-watts-per-gb"))
     var estimateDRAMWattsPerGB: String?
+    @Option(name: .customLong("state.file"), help: help("state.file")) var stateFile: String?
+    @Option(name: .customLong("state.save-interval"), help: help("state.save-interval")) var stateSaveInterval: String?
     @Option(name: .customLong("log.level"), help: help("log.level")) var logLevel: String?
     @Option(name: .customLong("log.format"), help: help("log.format")) var logFormat: String?
 
@@ -67,7 +69,8 @@ struct FootprintExporterCommand: AsyncParsableCommand {
             ("collector.estimate", collectorEstimate.map(String.init)),
             ("collector.nvml.library", collectorNvmlLibrary), ("rapl.max-watts", raplMaxWatts),
             ("estimate.cpu-min-watts", estimateCPUMinWatts), ("estimate.cpu-max-watts", estimateCPUMaxWatts),
-            ("estimate.dram-watts-per-gb", estimateDRAMWattsPerGB), ("log.level", logLevel),
+            ("estimate.dram-watts-per-gb", estimateDRAMWattsPerGB), ("state.file", stateFile),
+            ("state.save-interval", stateSaveInterval), ("log.level", logLevel),
             ("log.format", logFormat),
         ]
         return values.compactMap { name, value in value.map { (name, $0) } }
@@ -88,15 +91,15 @@ struct FootprintExporterCommand: AsyncParsableCommand {
         } catch {
             fail(error.message, code: 2)
         }
-        await run(configuration)
+        await run(configuration, flags: command.givenSettings)
     }
 
-    private static func run(_ configuration: ExporterConfiguration) async {
-        let level = logLevel(configuration.logLevel)
+    private static func run(_ configuration: ExporterConfiguration, flags: [(name: String, value: String)]) async {
+        let control = LogLevelControl(LogLevelControl.level(named: configuration.logLevel))
         let format = LogFormat(rawValue: configuration.logFormat) ?? .logfmt
-        LoggingSystem.bootstrap { LineLogHandler(label: $0, format: format, level: level) }
+        LoggingSystem.bootstrap { LineLogHandler(label: $0, format: format, control: control) }
         let logger = Logger(label: "footprint_exporter")
-        let exporter = Exporter(configuration: configuration, logger: logger)
+        let exporter = Exporter(configuration: configuration, flags: flags, logger: logger, logLevel: control)
         do {
             try exporter.listen()
         } catch {
@@ -123,15 +126,6 @@ struct FootprintExporterCommand: AsyncParsableCommand {
         } catch {
             logger.error("stopped on error", metadata: ["error": "\(error)"])
             fail("\(error)", code: 1)
-        }
-    }
-
-    private static func logLevel(_ name: String) -> Logger.Level {
-        switch name {
-        case "debug": .debug
-        case "warn": .warning
-        case "error": .error
-        default: .info
         }
     }
 

@@ -315,10 +315,14 @@ def flags_of(words: list[str]) -> set[str]:
 def deployed_flags(base, nvidia) -> dict[str, set[str]]:
     default = (SYSTEMD / "footprint-exporter.default").read_text()
     (args,) = re.findall(r'^FOOTPRINT_EXPORTER_ARGS="([^"]*)"$', default, flags=re.M)
+
+    def container_args(docs):
+        return by_kind(docs, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["args"]
+
     return {
         "footprint-exporter.default": flags_of(args.split()),
-        "DaemonSet": flags_of(by_kind(base, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["args"]),
-        "DaemonSet (nvidia)": flags_of(by_kind(nvidia, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["args"]),
+        "DaemonSet": flags_of(container_args(base)),
+        "DaemonSet (nvidia)": flags_of(container_args(nvidia)),
     }
 
 

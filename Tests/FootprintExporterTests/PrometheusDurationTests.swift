@@ -45,13 +45,12 @@ final class PrometheusDurationTests: XCTestCase {
         XCTAssertEqual(PrometheusDuration.format(.milliseconds(1500)), "1s500ms")
     }
 
-    /// deploy/prometheus/footprint-rules.yml maps the exporter's spelling of each budget window ("1h", "1d", "1w",
-    /// "4w2d") onto its recording rules' windows, so the spelling is part of the contract.
+    /// Prometheus' own spelling: weeks only when they divide the duration exactly ("30d", not "4w2d").
     func testFormatOfTheBudgetWindowsTheRulesKnow() {
         XCTAssertEqual(PrometheusDuration.format(.seconds(3600)), "1h")
         XCTAssertEqual(PrometheusDuration.format(.seconds(86_400)), "1d")
         XCTAssertEqual(PrometheusDuration.format(.seconds(7 * 86_400)), "1w")
-        XCTAssertEqual(PrometheusDuration.format(.seconds(30 * 86_400)), "4w2d")
+        XCTAssertEqual(PrometheusDuration.format(.seconds(30 * 86_400)), "30d")
     }
 
     func testFormatThenParseRoundTrips() {

@@ -15,17 +15,48 @@ public enum LogFormat: String, Sendable {
     case json
 }
 
+/// The process-wide log level, changeable at run time (SIGHUP reload of `log.level`).
+public final class LogLevelControl: Sendable {
+    private let level: Mutex<Logger.Level>
+
+    public init(_ level: Logger.Level) {
+        self.level = Mutex(level)
+    }
+
+    public var current: Logger.Level {
+        get { level.withLock { $0 } }
+        set { level.withLock { $0 = newValue } }
+    }
+
+    /// The level for a `log.level` setting: debug, info, warn, error.
+    public static func level(named name: String) -> Logger.Level {
+        switch name {
+        case "debug": .debug
+        case "warn": .warning
+        case "error": .error
+        default: .info
+        }
+    }
+}
+
 /// A swift-log backend writing one line per message to standard error, in logfmt or JSON.
 public struct LineLogHandler: LogHandler {
-    public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let format: LogFormat
     private let label: String
+    private let control: LogLevelControl
+    /// A level set on one logger (`logger.logLevel = …`) overrides the process-wide one for that logger only.
+    private var localLevel: Logger.Level?
 
-    public init(label: String, format: LogFormat, level: Logger.Level) {
+    public init(label: String, format: LogFormat, control: LogLevelControl) {
         self.label = label
         self.format = format
-        self.logLevel = level
+        self.control = control
+    }
+
+    public var logLevel: Logger.Level {
+        get { localLevel ?? control.current }
+        set { localLevel = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

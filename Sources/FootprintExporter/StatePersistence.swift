@@ -1,0 +1,77 @@
+import Dispatch
+import EnergyAccounting
+import Logging
+import PowerSources
+
+/// Restores the sampler's counters at start and saves them every N samples and at shutdown, so that no joule is
+/// lost or counted twice across restarts and crashes.
+final class StatePersistence: Sendable {
+    let path: String
+    /// Save after every this many samples.
+    let everySamples: Int
+    private let bootID: String?
+    private let logger: Logger
+    private let queue = DispatchQueue(label: "footprint.state")
+
+    init(path: String, everySamples: Int, procfs: ProcfsRoot, logger: Logger) {
+        self.path = path
+        self.everySamples = max(1, everySamples)
+        self.bootID = (try? AttributeFile.readString(procfs.resolve("sys/kernel/random/boot_id"))).flatMap {
+            $0.isEmpty ? nil : $0
+        }
+        self.logger = logger
+    }
+
+    /// The state to start from: the saved one, or a fresh one (with a warning saying why) when it cannot be used.
+    func restore() -> SamplerState {
+        let saved: PersistedState
+        do {
+            saved = try StateFile.read(path)
+        } catch {
+            logger.warning(
+                "ignoring the state file; counters start at zero", metadata: ["path": "\(path)", "reason": "\(error)"])
+            return SamplerState()
+        }
+        let now = Clocks.bootSeconds()
+        let sameBoot = bootID != nil && saved.bootID == bootID && saved.savedAtBootSeconds <= now
+        var state = SamplerState()
+        state.ledger = EnergyLedger(restoring: saved.ledger, sameBoot: sameBoot)
+        for (source, errors) in saved.sampleErrors {
+            state.health[source, default: SourceHealth()].errors = errors
+        }
+        logger.info(
+            "restored counters from the state file",
+            metadata: [
+                "path": "\(path)", "same_boot": "\(sameBoot)",
+                "down_for_seconds": "\(max(0, Clocks.unixSeconds() - saved.savedAtUnixSeconds))",
+            ])
+        return state
+    }
+
+    /// Called after every sample; saves every `everySamples`-th one off the sampler's queue.
+    func afterSample(_ state: SamplerState) {
+        guard state.samplesTaken % everySamples == 0 else { return }
+        let persisted = persistedState(state)
+        queue.async { [self] in save(persisted) }
+    }
+
+    /// Saves now and waits for it (at shutdown).
+    func saveNow(_ state: SamplerState) {
+        let persisted = persistedState(state)
+        queue.sync { save(persisted) }
+    }
+
+    private func persistedState(_ state: SamplerState) -> PersistedState {
+        PersistedState(
+            bootID: bootID, savedAtUnixSeconds: Clocks.unixSeconds(), savedAtBootSeconds: Clocks.bootSeconds(),
+            ledger: state.ledger.snapshot(), sampleErrors: state.health.mapValues(\.errors))
+    }
+
+    private func save(_ state: PersistedState) {
+        do {
+            try StateFile.write(state, to: path)
+        } catch {
+            logger.warning("cannot save the state file", metadata: ["path": "\(path)", "reason": "\(error)"])
+        }
+    }
+}
