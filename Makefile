@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BUILD_FLAGS  ?=
 ARGS         ?=
 PYTHON       ?= python3
-APT_PACKAGES := libmicrohttpd-dev prometheus
+APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev openssl prometheus
 E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration
 
 .PHONY: all deps test-deps build build-release run test unit e2e bench bench-quick format clean
@@ -20,8 +20,7 @@ deps:
 	fi
 
 test-deps: deps
-	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q pytest
-	@$(PYTHON) -c "import yaml" 2>/dev/null || $(PYTHON) -m pip install -q pyyaml
+	@sh Tests/Deploy/install-deps.sh
 
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)

@@ -80,7 +80,12 @@ struct FootprintExporterCommand: AsyncParsableCommand {
     static func main() async {
         let command: FootprintExporterCommand
         do {
-            command = try parseAsRoot() as! FootprintExporterCommand
+            var parsed = try parseAsRoot()
+            guard let ours = parsed as? FootprintExporterCommand else {
+                try parsed.run()  // the built-in help command
+                Glibc.exit(0)
+            }
+            command = ours
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
             fail(message(for: error), code: 2)

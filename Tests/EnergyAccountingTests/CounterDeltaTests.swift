@@ -118,10 +118,24 @@ final class CounterDeltaTests: XCTestCase {
     }
 
     func testWithACeilingALongPlausibleWrapIsKept() {
-        // 600 J over an hour is far below 300 W, so a ceiling lets the wide wrap through.
+        // 600 J over an hour is below 0.2 W, and at 0.2 W the 1000 J range takes 5000 s: exactly one wrap fits.
+        let wrap: UInt64 = 1_000_000_000
+        XCTAssertEqual(
+            CounterDelta.step(previous: 600_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3600, ceilingWatts: 0.2),
+            .wrapped(microjoules: 600_000_000))
+    }
+
+    func testADeltaOverLongerThanTheRangeTimeIsAReset() {
+        // At 300 W the 1000 J range takes 3.3 s; after an hour any number of wraps may hide in the delta.
         let wrap: UInt64 = 1_000_000_000
         XCTAssertEqual(
             CounterDelta.step(previous: 600_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3600, ceilingWatts: 300),
-            .wrapped(microjoules: 600_000_000))
+            .reset)
+        XCTAssertEqual(
+            CounterDelta.step(previous: 100_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3600, ceilingWatts: 300),
+            .reset, "even a forward move: it may be a move plus whole wraps")
+        XCTAssertEqual(
+            CounterDelta.step(previous: 100_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3, ceilingWatts: 300),
+            .advanced(microjoules: 100_000_000))
     }
 }

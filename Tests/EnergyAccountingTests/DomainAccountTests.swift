@@ -48,9 +48,10 @@ final class DomainAccountTests: XCTestCase {
     func testFailedReadAcrossAWrapAddsExactly() {
         var account = DomainAccount()
         let wrap: UInt64 = 10_000_000
-        _ = account.observe(counter(9_000_000, wrap: wrap, ceiling: 10), at: 0)
+        // At a 2 W ceiling the 10 J range takes 5 s, so one wrap over 3 s is unambiguous.
+        _ = account.observe(counter(9_000_000, wrap: wrap, ceiling: 2), at: 0)
         // Reads at t = 1 and t = 2 failed; the counter wrapped meanwhile.
-        let result = account.observe(counter(2_000_000, wrap: wrap, ceiling: 10), at: 3)
+        let result = account.observe(counter(2_000_000, wrap: wrap, ceiling: 2), at: 3)
         XCTAssertEqual(result.step, .wrapped(microjoules: 3_000_000))
         XCTAssertEqual(account.microjoules, 3_000_000)
         XCTAssertEqual(account.watts, 1)

@@ -327,7 +327,7 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(
             configuration.budgets,
             [
-                EmissionBudget(name: "daily", window: .seconds(86_400), grams: 5000),
+                EmissionBudget(name: "daily", window: .seconds(86_400), windowLabel: "24h", grams: 5000),
                 EmissionBudget(name: "training", window: .seconds(30 * 86_400), grams: 1_500_000),
             ])
     }
