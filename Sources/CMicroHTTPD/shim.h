@@ -7,6 +7,10 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <microhttpd.h>
+#include <gnutls/gnutls.h>
+#include <crypt.h>
+#include <string.h>
+#include <stdlib.h>
 
 /// Swift cannot call the variadic MHD_start_daemon, so options travel as one MHD_OPTION_ARRAY.
 static inline struct MHD_Daemon *footprint_mhd_start(unsigned int flags, uint16_t port,
@@ -26,6 +30,82 @@ static inline uint16_t footprint_mhd_bound_port(struct MHD_Daemon *daemon) {
 static inline const struct sockaddr *footprint_mhd_client_address(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return info == NULL ? NULL : info->client_addr;
+}
+
+/// The client certificate of a TLS connection: 0 verified against the trust CA, 1 none presented, 2 presented but
+/// not valid, 3 not a TLS connection. libmicrohttpd only *requests* a certificate; this is the verification.
+static inline int footprint_mhd_client_certificate_status(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (info == NULL || info->tls_session == NULL) return 3;
+    gnutls_session_t session = (gnutls_session_t)info->tls_session;
+    unsigned int count = 0;
+    const gnutls_datum_t *certificates = gnutls_certificate_get_peers(session, &count);
+    if (certificates == NULL || count == 0) return 1;
+    unsigned int status = 0;
+    if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status != 0) return 2;
+    return 0;
+}
+
+/// The socket of a connection, or -1.
+static inline int footprint_mhd_connection_fd(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info == NULL ? -1 : info->connect_fd;
+}
+
+/// The number of open connections of a daemon.
+static inline unsigned int footprint_mhd_current_connections(struct MHD_Daemon *daemon) {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info == NULL ? 0 : info->num_connections;
+}
+
+/// Checks TLS material the way libmicrohttpd will load it, so a broken certificate, key, CA or priority string is
+/// reported before a running server is touched. Returns 0 or a GnuTLS error code; `where` names the failing part.
+static inline int footprint_tls_validate(const char *certificate, const char *key, const char *trust,
+                                         const char *priorities, const char **where) {
+    gnutls_certificate_credentials_t credentials;
+    int status = gnutls_certificate_allocate_credentials(&credentials);
+    if (status < 0) { *where = "credentials"; return status; }
+    gnutls_datum_t certificate_datum = { (unsigned char *)certificate, (unsigned int)strlen(certificate) };
+    gnutls_datum_t key_datum = { (unsigned char *)key, (unsigned int)strlen(key) };
+    status = gnutls_certificate_set_x509_key_mem(credentials, &certificate_datum, &key_datum, GNUTLS_X509_FMT_PEM);
+    if (status < 0) { *where = "certificate/key"; gnutls_certificate_free_credentials(credentials); return status; }
+    if (trust != NULL) {
+        gnutls_datum_t trust_datum = { (unsigned char *)trust, (unsigned int)strlen(trust) };
+        status = gnutls_certificate_set_x509_trust_mem(credentials, &trust_datum, GNUTLS_X509_FMT_PEM);
+        if (status <= 0) {
+            *where = "client CA";
+            gnutls_certificate_free_credentials(credentials);
+            return status == 0 ? GNUTLS_E_NO_CERTIFICATE_FOUND : status;
+        }
+    }
+    gnutls_certificate_free_credentials(credentials);
+    gnutls_priority_t priority;
+    const char *error_position = NULL;
+    status = gnutls_priority_init(&priority, priorities, &error_position);
+    if (status < 0) { *where = "priorities"; return status; }
+    gnutls_priority_deinit(priority);
+    return 0;
+}
+
+/// Hashes `password` with the setting (salt and cost) of `hash` using libcrypt's reentrant crypt_r; writes the
+/// result to `out` (at least CRYPT_OUTPUT_SIZE bytes). Returns 0 on success.
+static inline int footprint_crypt(const char *password, const char *hash, char *out, size_t out_size) {
+    struct crypt_data *data = calloc(1, sizeof(struct crypt_data));
+    if (data == NULL) return -1;
+    const char *result = crypt_r(password, hash, data);
+    int status = -1;
+    if (result != NULL && result[0] != '*' && strlen(result) < out_size) {
+        memcpy(out, result, strlen(result) + 1);
+        status = 0;
+    }
+    explicit_bzero(data, sizeof(struct crypt_data));
+    free(data);
+    return status;
+}
+
+/// A fresh bcrypt setting ("$2b$<cost>$<salt>") for the dummy hash that unknown users are checked against.
+static inline int footprint_bcrypt_setting(unsigned long cost, char *out, int out_size) {
+    return crypt_gensalt_rn("$2b$", cost, NULL, 0, out, out_size) == NULL ? -1 : 0;
 }
 
 #endif

@@ -1,5 +1,6 @@
 """End-to-end: a VM with no powercap, where the estimate supplies cpu and dram from procfs."""
 
+import os
 import subprocess
 import sys
 import time
@@ -42,13 +43,18 @@ def test_vm_estimate_follows_utilisation(exporter_factory):
 
 
 def test_estimate_on_this_machine_rises_with_load(exporter_factory):
-    """What `make run` shows here: estimated CPU power from the real /proc/stat follows real load."""
+    """What `make run` shows here: estimated CPU power from the real /proc/stat follows real load.
+
+    Other work on the machine makes the quiet reading vary, so the test asserts that saturating every CPU drives
+    the estimate to (nearly) its maximum, vcpus × 3.5 W, and never below the quiet reading.
+    """
     exporter = exporter_factory(None, args=["--path.procfs=/proc"], interval="200ms")
     exporter.wait_samples(3)
     time.sleep(1)
     quiet = value(parse_metrics(exporter.scrape()), "footprint_power_watts", component="cpu")
+    vcpus = os.cpu_count()
     burners = [subprocess.Popen([sys.executable, "-c", "import time\nend=time.time()+4\nwhile time.time()<end: pass"])
-               for _ in range(2)]
+               for _ in range(vcpus)]
     try:
         time.sleep(1.5)
         loaded = value(parse_metrics(exporter.scrape()), "footprint_power_watts", component="cpu")
@@ -56,4 +62,6 @@ def test_estimate_on_this_machine_rises_with_load(exporter_factory):
         for burner in burners:
             burner.kill()
             burner.wait()
-    assert loaded > quiet + 1.0, (quiet, loaded)
+    maximum = vcpus * 3.5
+    assert vcpus * 0.74 <= quiet <= maximum
+    assert loaded >= 0.9 * maximum and loaded >= quiet, (quiet, loaded, maximum)

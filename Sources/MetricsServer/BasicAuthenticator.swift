@@ -1,0 +1,141 @@
+import CMicroHTTPD
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Checks HTTP basic credentials against bcrypt hashes with libcrypt.
+///
+/// Unknown users are checked against a dummy hash of the same cost, and hashes are compared in constant time, so the
+/// time taken does not tell which users exist. Successful checks are remembered for a while, because bcrypt is
+/// deliberately slow and Prometheus presents the same credentials on every scrape.
+final class BasicAuthenticator: Sendable {
+    private let users: [String: String]
+    private let dummyHash: String
+    private let accepted = Mutex<[String: Double]>([:])
+    private static let cacheSeconds = 300.0
+    private static let cacheLimit = 256
+
+    init(users: [String: String]) {
+        self.users = users
+        let cost = users.values.compactMap(Self.cost(of:)).max() ?? 10
+        self.dummyHash = Self.makeDummyHash(cost: cost)
+    }
+
+    /// Whether the `Authorization` header value grants access.
+    func authorizes(_ header: String?) -> Bool {
+        guard let header, let (user, password) = Self.parse(header) else { return false }
+        let now = Self.now()
+        if let until = accepted.withLock({ $0[header] }), until > now { return true }
+        let known = users[user]
+        let hash = known ?? dummyHash
+        let matches = Self.verify(password: password, hash: hash)
+        guard known != nil, matches else { return false }
+        accepted.withLock { cache in
+            if cache.count >= Self.cacheLimit { cache.removeAll() }
+            cache[header] = now + Self.cacheSeconds
+        }
+        return true
+    }
+
+    /// Splits `Basic base64(user:password)`; nil when malformed.
+    static func parse(_ header: String) -> (user: String, password: String)? {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "basic",
+            let decoded = Base64.decode(parts[1].trimmingCharacters()), let text = String(validating: decoded, as: UTF8.self),
+            let colon = text.firstIndex(of: ":")
+        else { return nil }
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+    }
+
+    static func verify(password: String, hash: String) -> Bool {
+        var output = [CChar](repeating: 0, count: Int(CRYPT_OUTPUT_SIZE))
+        guard footprint_crypt(password, hash, &output, output.count) == 0 else { return false }
+        let computed = Array(output.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) })
+        return constantTimeEqual(computed, Array(hash.utf8))
+    }
+
+    /// Compares without stopping at the first difference.
+    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: lhs.count ^ rhs.count)
+        for index in 0..<max(lhs.count, rhs.count) {
+            let left = index < lhs.count ? lhs[index] : 0
+            let right = index < rhs.count ? rhs[index] : 0
+            difference |= left ^ right
+        }
+        return difference == 0
+    }
+
+    /// The cost of a bcrypt hash (`$2y$10$…` → 10).
+    static func cost(of hash: String) -> UInt? {
+        let fields = hash.split(separator: "$", omittingEmptySubsequences: true)
+        guard fields.count >= 2, fields[0].hasPrefix("2") else { return nil }
+        return UInt(fields[1])
+    }
+
+    private static func makeDummyHash(cost: UInt) -> String {
+        var setting = [CChar](repeating: 0, count: Int(CRYPT_OUTPUT_SIZE))
+        guard footprint_bcrypt_setting(cost, &setting, Int32(setting.count)) == 0 else { return "*" }
+        let settingText = String(decoding: setting.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var output = [CChar](repeating: 0, count: Int(CRYPT_OUTPUT_SIZE))
+        guard footprint_crypt("footprint-dummy-password", settingText, &output, output.count) == 0 else { return "*" }
+        return String(decoding: output.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private static func now() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}
+
+/// Standard base64 decoding (RFC 4648), strict about the alphabet and padding.
+enum Base64 {
+    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        var values: [UInt8] = []
+        var padding = 0
+        for byte in text.utf8 {
+            let value: UInt8
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = byte - UInt8(ascii: "A")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = byte - UInt8(ascii: "a") + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0") + 52
+            case UInt8(ascii: "+"): value = 62
+            case UInt8(ascii: "/"): value = 63
+            case UInt8(ascii: "="):
+                padding += 1
+                continue
+            default: return nil
+            }
+            if padding > 0 { return nil }  // data after padding
+            values.append(value)
+        }
+        guard (values.count + padding) % 4 == 0, padding <= 2 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 3 / 4)
+        var index = 0
+        while index + 1 < values.count {
+            let chunk = values[index..<min(index + 4, values.count)]
+            let a = chunk[chunk.startIndex]
+            let b = chunk[chunk.startIndex + 1]
+            bytes.append(a << 2 | b >> 4)
+            if chunk.count > 2 {
+                let c = chunk[chunk.startIndex + 2]
+                bytes.append((b & 0x0F) << 4 | c >> 2)
+                if chunk.count > 3 { bytes.append((c & 0x03) << 6 | chunk[chunk.startIndex + 3]) }
+            }
+            index += 4
+        }
+        return bytes
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters() -> Substring {
+        var text = self
+        while text.first == " " { text = text.dropFirst() }
+        while text.last == " " { text = text.dropLast() }
+        return text
+    }
+}

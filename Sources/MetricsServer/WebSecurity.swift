@@ -1,0 +1,52 @@
+/// Who may talk to the server and how: TLS, HTTP basic auth and extra response headers (the exporter-toolkit model).
+public struct WebSecurity: Sendable, Hashable {
+    public var tls: TLSSettings?
+    /// User name → bcrypt hash (`$2y$…`/`$2b$…`). Empty: no authentication.
+    public var basicAuthUsers: [String: String]
+    /// Headers added to every response (Strict-Transport-Security and the like).
+    public var headers: [String: String]
+
+    public init(tls: TLSSettings? = nil, basicAuthUsers: [String: String] = [:], headers: [String: String] = [:]) {
+        self.tls = tls
+        self.basicAuthUsers = basicAuthUsers
+        self.headers = headers
+    }
+
+    /// Plain HTTP, no authentication.
+    public static let open = WebSecurity()
+}
+
+/// What the server asks of a client's certificate.
+public enum ClientAuthentication: String, Sendable, Hashable {
+    case noClientCert = "NoClientCert"
+    case requestClientCert = "RequestClientCert"
+    case requireAnyClientCert = "RequireAnyClientCert"
+    case verifyClientCertIfGiven = "VerifyClientCertIfGiven"
+    case requireAndVerifyClientCert = "RequireAndVerifyClientCert"
+
+    /// A certificate must be presented.
+    var requiresCertificate: Bool { self == .requireAnyClientCert || self == .requireAndVerifyClientCert }
+    /// A presented certificate must chain to the client CA.
+    var verifiesCertificate: Bool { self == .verifyClientCertIfGiven || self == .requireAndVerifyClientCert }
+}
+
+/// TLS material and policy, already read from disk (PEM text).
+public struct TLSSettings: Sendable, Hashable {
+    public var certificatePEM: String
+    public var keyPEM: String
+    public var clientCAPEM: String?
+    public var clientAuthentication: ClientAuthentication
+    /// The GnuTLS priority string that encodes versions, cipher suites and curves.
+    public var priorities: String
+
+    public init(
+        certificatePEM: String, keyPEM: String, clientCAPEM: String? = nil,
+        clientAuthentication: ClientAuthentication = .noClientCert, priorities: String = "NORMAL"
+    ) {
+        self.certificatePEM = certificatePEM
+        self.keyPEM = keyPEM
+        self.clientCAPEM = clientCAPEM
+        self.clientAuthentication = clientAuthentication
+        self.priorities = priorities
+    }
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# footprint_exporter vs node_exporter's RAPL collector, side by side on one fixture sysfs tree.
+#
+#   bench/run.sh            full run (about 10 minutes): release build, every figure, writes bench/results.json and
+#                           renders bench/RESULTS.md from it
+#   bench/run.sh --quick    every code path with tiny durations (a few seconds) on the debug build that `make test`
+#                           has just made; writes nothing in the tree; exits non-zero if anything breaks
+#
+# Options: --binary PATH (footprint binary to use instead of building), --out DIR (where results.json and RESULTS.md
+# go; default bench/ for a full run, a temporary directory for --quick), --no-render.
+# Environment: NODE_EXPORTER (default: prometheus-node-exporter or node_exporter on PATH), SWIFT (default: swift).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=full
+binary=${FOOTPRINT_BINARY:-}
+out=
+render=yes
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) mode=quick ;;
+    --binary) binary=$2; shift ;;
+    --binary=*) binary=${1#*=} ;;
+    --out) out=$2; shift ;;
+    --out=*) out=${1#*=} ;;
+    --no-render) render=no ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+say() { echo "[bench] $*" >&2; }
+
+# Tools: installed with apt when run as root (as `make deps` does), otherwise named.
+need_apt=""
+command -v wrk >/dev/null || need_apt="$need_apt wrk"
+NODE_EXPORTER=${NODE_EXPORTER:-$(command -v prometheus-node-exporter || command -v node_exporter || true)}
+[ -n "$NODE_EXPORTER" ] || need_apt="$need_apt prometheus-node-exporter"
+command -v cc >/dev/null || need_apt="$need_apt gcc"
+command -v python3 >/dev/null || need_apt="$need_apt python3"
+if [ -n "$need_apt" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing:$need_apt"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_apt >/dev/null
+        NODE_EXPORTER=${NODE_EXPORTER:-$(command -v prometheus-node-exporter || command -v node_exporter || true)}
+    else
+        echo "bench/run.sh: missing:$need_apt (sudo apt-get install$need_apt)" >&2
+        exit 1
+    fi
+fi
+command -v perf >/dev/null || say "perf not found: idle CPU comes from /proc ticks only (apt-get install linux-perf)"
+
+SWIFT=${SWIFT:-swift}
+if [ -z "$binary" ]; then
+    if [ "$mode" = full ]; then
+        # A scratch path of its own: no fight over .build's lock with other builds, and a release build kept apart.
+        say "building release (swift build -c release --scratch-path .build-bench)"
+        "$SWIFT" build -c release --scratch-path .build-bench >&2
+        binary="$("$SWIFT" build -c release --scratch-path .build-bench --show-bin-path)/footprint_exporter"
+        export BENCH_BUILD="release (swift build -c release)"
+    else
+        say "building debug (swift build)"
+        "$SWIFT" build >&2
+        binary="$("$SWIFT" build --show-bin-path)/footprint_exporter"
+        export BENCH_BUILD="debug (swift build)"
+    fi
+fi
+export BENCH_BUILD=${BENCH_BUILD:-"given with --binary"}
+[ -x "$binary" ] || { echo "bench/run.sh: no footprint binary at $binary" >&2; exit 1; }
+
+work=$(mktemp -d -t footprint-bench-run-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+nvml=$(Tests/Fixtures/fake-nvml/build.sh "$work/fake-nvml")
+
+if [ -z "$out" ]; then
+    if [ "$mode" = full ]; then out=bench; else out="$work/out"; fi
+fi
+mkdir -p "$out"
+
+python3 bench/bench.py run --mode "$mode" --footprint "$binary" --node-exporter "$NODE_EXPORTER" \
+    --nvml-library "$nvml" --out "$out/results.json"
+
+if [ "$render" = yes ]; then
+    python3 bench/render.py "$out/results.json" >"$out/RESULTS.md.tmp"
+    mv "$out/RESULTS.md.tmp" "$out/RESULTS.md"
+    [ -s "$out/RESULTS.md" ] || { echo "bench/run.sh: rendering produced nothing" >&2; exit 1; }
+    say "wrote $out/results.json and $out/RESULTS.md"
+fi
