@@ -16,6 +16,7 @@ public final class Exporter: Sendable {
     let logger: Logger
     let logLevel: LogLevelControl
     let runningConfiguration: Mutex<ExporterConfiguration>
+    let webWatcher: WebConfigWatcher
 
     public init(
         configuration: ExporterConfiguration, flags: [(name: String, value: String)] = [], logger: Logger,
@@ -63,8 +64,11 @@ public final class Exporter: Sendable {
                 address: configuration.listenAddress,
                 maximumConnections: configuration.maximumConnections,
                 maximumConnectionsPerIP: configuration.maximumConnectionsPerIP,
-                connectionTimeoutSeconds: Int(configuration.connectionTimeout.components.seconds)),
+                connectionTimeoutSeconds: Int(configuration.connectionTimeout.components.seconds),
+                requestHeaderTimeoutSeconds: Int(configuration.readHeaderTimeout.components.seconds),
+                maximumConcurrentRequests: configuration.maximumConcurrentRequests),
             handler: router)
+        webWatcher = WebConfigWatcher(path: configuration.webConfigFile, server: server, logger: logger)
     }
 
     private static func saver(_ persistence: StatePersistence?) -> (@Sendable (SamplerState) -> Void)? {
@@ -72,16 +76,23 @@ public final class Exporter: Sendable {
         return { state in persistence.afterSample(state) }
     }
 
-    /// Binds the listen address; throws with a one-line reason when it cannot.
-    public func listen() throws(HTTPServerError) {
-        try server.start()
+    /// Reads the web configuration and binds the listen address; throws with a one-line reason when either fails.
+    public func listen() throws(ConfigurationError) {
+        let security = try configuration.webConfigFile.map { path throws(ConfigurationError) in try WebConfigFile.load(path) }
+            ?? .open
+        do {
+            try server.start(security: security)
+        } catch {
+            throw ConfigurationError(error.description)
+        }
+        webWatcher.start(applied: security)
     }
 
     /// The services to run in a `ServiceGroup`: sampling first, serving second (stopped in reverse order).
     public var services: [any Service] {
         [
             SamplerService(sampler: sampler) { [sampler, persistence] in persistence?.saveNow(sampler.currentState) },
-            HTTPService(server: server),
+            HTTPService(server: server, webWatcher: webWatcher),
             ReloadService(exporter: self),
         ]
     }

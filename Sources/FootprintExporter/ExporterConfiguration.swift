@@ -22,9 +22,13 @@ public struct EmissionBudget: Sendable, Hashable {
 public struct ExporterConfiguration: Sendable, Hashable {
     public var listenAddress = ListenAddress(host: nil, port: 9636)
     public var telemetryPath = "/metrics"
-    public var maximumConnections = 512
+    public var maximumConnections = 1024
     public var maximumConnectionsPerIP = 64
     public var connectionTimeout: Duration = .seconds(10)
+    public var readHeaderTimeout: Duration = .seconds(10)
+    public var maximumConcurrentRequests = 64
+    /// The exporter-toolkit web configuration (TLS, basic auth, headers); nil serves plain HTTP to anyone.
+    public var webConfigFile: String?
     public var configFile: String?
     public var sysfsPath = "/sys"
     public var procfsPath = "/proc"

@@ -18,9 +18,12 @@ public struct SamplerService: Service {
 /// Keeps the already listening HTTP server up until graceful shutdown, then closes it.
 public struct HTTPService: Service {
     let server: HTTPServer
+    let webWatcher: WebConfigWatcher
 
     public func run() async throws {
         try? await gracefulShutdown()
-        server.stop()
+        webWatcher.stop()
+        // In-flight scrapes get up to 1.5 s to finish, so the exporter exits within 2 s of SIGTERM.
+        server.stop(gracePeriodSeconds: 1.5)
     }
 }

@@ -19,6 +19,7 @@ extension Exporter {
     /// intensity, budgets and log level. Counters never reset; a change affects energy drawn after it. A bad file
     /// keeps the running configuration and logs why.
     public func reload() {
+        webWatcher.check()
         let next: ExporterConfiguration
         do {
             next = try ConfigurationLoader.load(flags: flags)

@@ -39,6 +39,18 @@ public enum SettingCatalogue {
             guard duration >= .seconds(1) else { throw ConfigurationError("must be at least 1s") }
             $0.connectionTimeout = duration
         },
+        value("web.read-header-timeout", "duration", "Time a client has to send a request head (cuts off slow clients).") {
+            let duration = try duration($1)
+            guard duration >= .seconds(1) else { throw ConfigurationError("must be at least 1s") }
+            $0.readHeaderTimeout = duration
+        },
+        value("web.max-concurrent-requests", "count", "Requests answered at once; more get 503 at once.") {
+            $0.maximumConcurrentRequests = try integer($1, in: 1...65_536)
+        },
+        value("web.config.file", "path", "exporter-toolkit web configuration: TLS, basic auth, headers (re-read on change).") {
+            guard !$1.isEmpty else { throw ConfigurationError("must not be empty") }
+            $0.webConfigFile = $1
+        },
         value("config.file", "path", "YAML file with settings; flags given on the command line win over it.") {
             $0.configFile = $1
         },

@@ -24,6 +24,11 @@ struct FootprintExporterCommand: AsyncParsableCommand {
     var webMaxConnectionsPerIP: String?
     @Option(name: .customLong("web.connection-timeout"), help: help("web.connection-timeout"))
     var webConnectionTimeout: String?
+    @Option(name: .customLong("web.read-header-timeout"), help: help("web.read-header-timeout"))
+    var webReadHeaderTimeout: String?
+    @Option(name: .customLong("web.max-concurrent-requests"), help: help("web.max-concurrent-requests"))
+    var webMaxConcurrentRequests: String?
+    @Option(name: .customLong("web.config.file"), help: help("web.config.file")) var webConfigFile: String?
     @Option(name: .customLong("config.file"), help: help("config.file")) var configFile: String?
     @Option(name: .customLong("path.sysfs"), help: help("path.sysfs")) var pathSysfs: String?
     @Option(name: .customLong("path.procfs"), help: help("path.procfs")) var pathProcfs: String?
@@ -61,7 +66,9 @@ struct FootprintExporterCommand: AsyncParsableCommand {
         let values: [(String, String?)] = [
             ("web.listen-address", webListenAddress), ("web.telemetry-path", webTelemetryPath),
             ("web.max-connections", webMaxConnections), ("web.max-connections-per-ip", webMaxConnectionsPerIP),
-            ("web.connection-timeout", webConnectionTimeout), ("config.file", configFile),
+            ("web.connection-timeout", webConnectionTimeout), ("web.read-header-timeout", webReadHeaderTimeout),
+            ("web.max-concurrent-requests", webMaxConcurrentRequests), ("web.config.file", webConfigFile),
+            ("config.file", configFile),
             ("path.sysfs", pathSysfs), ("path.procfs", pathProcfs), ("sample.interval", sampleInterval),
             ("pue", pue), ("grid.intensity", gridIntensity),
             ("collector.rapl", collectorRapl.map(String.init)), ("collector.nvml", collectorNvml.map(String.init)),
@@ -108,7 +115,6 @@ struct FootprintExporterCommand: AsyncParsableCommand {
         do {
             try exporter.listen()
         } catch {
-            logger.error("cannot start", metadata: ["error": "\(error)"])
             fail(error.description, code: 1)
         }
         logger.info(
