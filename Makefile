@@ -6,7 +6,7 @@ PYTHON       ?= python3
 APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev openssl prometheus
 E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration
 
-.PHONY: all deps test-deps build build-release run test unit e2e bench bench-quick format clean
+.PHONY: all deps test-deps build build-release run test unit e2e sanitize sanitize-address sanitize-thread fuzz bench bench-quick format clean
 
 all: build
 
@@ -39,7 +39,35 @@ unit: test-deps
 e2e: test-deps build
 	$(PYTHON) -m pytest -q $(E2E_DIRS)
 
-test: unit e2e
+test: unit e2e sanitize-address bench-quick
+
+# The unit tests under AddressSanitizer and ThreadSanitizer, each in its own build folder.
+sanitize: sanitize-address sanitize-thread
+
+sanitize-address: test-deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+
+sanitize-thread: test-deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+
+# libFuzzer over the config, web-config, state-file and sysfs parsers for FUZZ_SECONDS each. A crash leaves its
+# input in Fuzz/Regressions/<parser>/, which FuzzRegressionTests then replays in every `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := .build/fuzz
+fuzz: deps
+	cd Fuzz && $(SWIFT) build -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld --scratch-path $(FUZZ_BUILD)
+	@bin=$$(cd Fuzz && $(SWIFT) build --show-bin-path --scratch-path $(FUZZ_BUILD)); \
+	for pair in Config:config WebConfig:webconfig StateFile:state SysfsValues:sysfs; do \
+	  target=$${pair%%:*}; corpus=$${pair##*:}; mkdir -p Fuzz/$(FUZZ_BUILD)/corpus/$$corpus; \
+	  echo "fuzzing $$target for $(FUZZ_SECONDS)s"; \
+	  $$bin/Fuzz$$target -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1 \
+	    -artifact_prefix=Fuzz/Regressions/$$corpus/ Fuzz/$(FUZZ_BUILD)/corpus/$$corpus Fuzz/Corpus/$$corpus || exit 1; \
+	done
+
+bench-quick:
+	bench/run.sh --quick
 
 bench:
 	bench/run.sh

@@ -5,7 +5,10 @@ let package = Package(
     name: "footprint_exporter",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "footprint_exporter", targets: ["footprint_exporter"])
+        .executable(name: "footprint_exporter", targets: ["footprint_exporter"]),
+        // Libraries for the fuzz targets in Fuzz/, which build against this package.
+        .library(name: "FootprintExporter", targets: ["FootprintExporter"]),
+        .library(name: "PowerSources", targets: ["PowerSources"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

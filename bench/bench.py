@@ -36,7 +36,7 @@ WRK_SCRIPT = os.path.join(HERE, "wrk-report.lua")
 # Durations in seconds. Quick mode cuts wrk runs short with SIGINT (wrk's own minimum is 1 s).
 MODES = {
     "full": dict(
-        rounds=3, startup_runs=10, settle=1.0, warmup=1.0, wrk_seconds=5.0, conns=[1, 8, 64], scrapers=[1, 8],
+        rounds=5, startup_runs=10, settle=1.0, warmup=1.0, wrk_seconds=5.0, conns=[1, 8, 64], scrapers=[1, 8],
         scraper_seconds=5.0, idle_seconds=60.0, idle_settle=3.0, sockets=[2, 8, 32], gpus=[1, 8, 64],
         scale_wrk_seconds=3.0),
     "quick": dict(
@@ -45,6 +45,7 @@ MODES = {
         scale_wrk_seconds=0.2),
 }
 
+PHASES = ["startup", "rounds", "defaults", "idle", "scaling"]
 FP = "footprint"
 NE = "node_exporter"
 MOVE_INTERVAL = 0.1  # the fixture counters move every 100 ms
@@ -198,6 +199,29 @@ def memory_kb(pid):
     return values
 
 
+def system_busy_jiffies():
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as handle:
+        fields = [int(x) for x in handle.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+class SystemLoad:
+    """The whole machine's load over a phase: other work on a shared 2-core machine shows up in every figure."""
+
+    def __init__(self):
+        self.loadavg = os.getloadavg()
+        self.busy, self.total = system_busy_jiffies()
+        self.began = time.perf_counter()
+
+    def finish(self):
+        busy, total = system_busy_jiffies()
+        return {"loadavg_1m_at_start": self.loadavg[0], "seconds": time.perf_counter() - self.began,
+                "busy_fraction": (busy - self.busy) / (total - self.total) if total > self.total else None}
+
+
 class PerfClock:
     """`perf stat -e task-clock -p PID` over a window: CPU time at sub-millisecond resolution, all threads. Optional:
     a cross-check of the tick-granular /proc figures (10 ms ticks are coarse for an idle exporter)."""
@@ -288,6 +312,27 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def keeps_alive(port):
+    """Whether two GETs go over one HTTP/1.1 connection (the way Prometheus scrapes), or the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock:
+        request = f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        answered = 0
+        for _ in range(2):
+            try:
+                sock.sendall(request)
+                response = http.client.HTTPResponse(sock)
+                response.begin()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                break
+            if response.status != 200:
+                raise BenchError(f"GET /metrics on :{port} answered {response.status}")
+            answered += 1
+            if (response.getheader("Connection") or "").lower() == "close":
+                break
+        return answered == 2
+
+
 def http_get(port, path="/metrics", timeout=2.0):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -301,7 +346,8 @@ def http_get(port, path="/metrics", timeout=2.0):
 class Exporter:
     """One running exporter process; start() returns once GET /metrics answers 200 and records how long it took."""
 
-    def __init__(self, kind, binaries, tree, workdir, interval="1s", gpus=0, nvml_library=None, gpu_script_path=None):
+    def __init__(self, kind, binaries, tree, workdir, interval="1s", gpus=0, nvml_library=None, gpu_script_path=None,
+                 default_limits=False):
         self.kind = kind
         self.port = free_port()
         self.tree = tree
@@ -311,6 +357,10 @@ class Exporter:
         if kind == FP:
             self.argv = [binaries[FP], f"--web.listen-address=127.0.0.1:{self.port}", f"--path.sysfs={tree}/sys",
                          f"--path.procfs={tree}/proc", f"--sample.interval={interval}", "--no-collector.hwmon"]
+            if not default_limits:
+                # The default per-IP limit (64) resets connections when 64 come from one address (see
+                # phase_defaults); lifted like node_exporter's --web.max-requests so both serve every connection.
+                self.argv.append("--web.max-connections-per-ip=128")
             if gpus:
                 self.argv.append(f"--collector.nvml.library={nvml_library}")
                 self.env["FAKE_NVML_SCRIPT"] = gpu_script_path
@@ -424,7 +474,7 @@ def wrk_command(port, connections, seconds):
             "-s", WRK_SCRIPT, f"http://127.0.0.1:{port}/metrics"]
 
 
-def wrk_finish(process, seconds):
+def wrk_finish(process, seconds, tolerate_errors=False):
     """Waits for one wrk and returns its summary."""
     try:
         out, err = process.communicate(timeout=seconds + 30)
@@ -439,12 +489,12 @@ def wrk_finish(process, seconds):
     errors = {k: v for k, v in result.items() if k.startswith("err_") and v}
     if result["requests"] == 0:
         raise BenchError(f"wrk completed no request: {result}")
-    if errors:
+    if errors and not tolerate_errors:
         raise BenchError(f"wrk saw errors (non-2xx is err_status): {errors}")
     return result
 
 
-def run_load(exporter, connections, seconds, instances=1, cut_short=False):
+def run_load(exporter, connections, seconds, instances=1, cut_short=False, tolerate_errors=False):
     """`instances` wrk processes of `connections` connections each for `seconds`; returns throughput, latency and the
     exporter's CPU per scrape over the window."""
     cpu_before = exporter.cpu()
@@ -457,7 +507,10 @@ def run_load(exporter, connections, seconds, instances=1, cut_short=False):
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
-    results = [wrk_finish(process, seconds) for process in processes]
+    try:
+        results = [wrk_finish(process, seconds, tolerate_errors) for process in processes]
+    except BenchError as error:
+        raise BenchError(f"{exporter.kind}, {instances} × wrk -c{connections}: {error}") from None
     elapsed = time.perf_counter() - began
     cpu = exporter.cpu() - cpu_before
     requests = sum(r["requests"] for r in results)
@@ -470,6 +523,7 @@ def run_load(exporter, connections, seconds, instances=1, cut_short=False):
         "bytes_per_response": sum(r["bytes"] for r in results) / requests,
         "cpu_seconds": cpu, "cpu_ms_per_1000_scrapes": cpu * 1e6 / requests,
         "cpu_us_per_scrape": cpu * 1e6 / requests,
+        "errors": {key: sum(r[key] for r in results) for key in results[0] if key.startswith("err_")},
     }
 
 
@@ -488,7 +542,7 @@ class Bench:
         self.running = []
         self.trees = {}
         self.raw = {"startup_ms": {FP: [], NE: []}, "rounds": [], "idle": {}, "scale_sockets": [],
-                    "scale_gpus": [], "mover_cpu_seconds": {}}
+                    "scale_gpus": [], "mover_cpu_seconds": {}, "system_load": {}}
 
     def tree(self, sockets):
         if sockets not in self.trees:
@@ -560,6 +614,28 @@ class Bench:
                     self.raw["rounds"].append(record)
         finally:
             self.raw["mover_cpu_seconds"]["rounds"] = mover.stop()
+
+    def phase_defaults(self):
+        """What the benchmark flags change: footprint with its default per-IP limit at 64 connections (errors
+        tolerated and counted), and whether each exporter keeps a connection alive between scrapes."""
+        p = self.p
+        log("defaults: keep-alive of both exporters; footprint at 64 connections with its default per-IP limit")
+        mover = Mover(trees=[(self.tree(2), 2)])
+        try:
+            record = {"keep_alive": {}}
+            for kind in (FP, NE):
+                exporter = self.start(kind)
+                record["keep_alive"][kind] = keeps_alive(exporter.port)
+                self.stop(exporter)
+            exporter = self.start(FP, default_limits=True)
+            if p["warmup"]:
+                run_load(exporter, 64, p["warmup"], tolerate_errors=True)
+            record["footprint_64_default_limits"] = run_load(exporter, 64, p["wrk_seconds"], cut_short=self.quick,
+                                                             tolerate_errors=True)
+            self.stop(exporter)
+            self.raw["defaults"] = record
+        finally:
+            self.raw["mover_cpu_seconds"]["defaults"] = mover.stop()
 
     def phase_idle(self):
         """Every idle measurement in one window: no scrapes at all during it. footprint samples at 1 s and at 100 ms;
@@ -797,6 +873,14 @@ def summarize(raw, mode):
                "×"),
     ]
     s["idle_100ms_core_percent"] = fp_100 / 36 if fp_100 is not None else None
+    defaults = raw.get("defaults", {})
+    s["defaults"] = {
+        "keep_alive": defaults.get("keep_alive"),
+        "footprint_64_default_limits": {
+            key: defaults["footprint_64_default_limits"][key]
+            for key in ("rps", "p99_ms", "cpu_ms_per_1000_scrapes", "errors")} if defaults else None,
+    }
+    s["system_load"] = raw.get("system_load", {})
     return s
 
 
@@ -845,6 +929,71 @@ def machine(binaries):
     }
 
 
+def ab_main(args):
+    """A/B of two footprint builds (say, the tree as it is and a patched copy), alternating run by run on the same
+    fixture: start-up, RSS, and wrk at each connection count. Evidence for a recommended Source change."""
+    variants = {"A": os.path.abspath(args.a), "B": os.path.abspath(args.b)}
+    workdir = tempfile.mkdtemp(prefix="footprint-ab-")
+    tree = make_tree(os.path.join(workdir, "tree-2"), 2)
+    conns = [int(c) for c in args.conns.split(",")]
+    raw = {name: [] for name in variants}
+    mover = Mover(trees=[(tree, 2)])
+    try:
+        for index in range(args.rounds):
+            for name in (["A", "B"] if index % 2 == 0 else ["B", "A"]):
+                exporter = Exporter(FP, {FP: variants[name]}, tree, workdir, default_limits=args.default_limits)
+                exporter.start()
+                exporter.validate(2)
+                time.sleep(1.0)
+                record = {"startup_ms": exporter.startup_ms, "rss_start_kb": exporter.memory()["VmRSS"],
+                          "keeps_alive": keeps_alive(exporter.port), "load": {}}
+                for c in conns:
+                    run_load(exporter, c, 1.0, tolerate_errors=True)
+                    record["load"][c] = run_load(exporter, c, args.seconds, tolerate_errors=True)
+                memory = exporter.memory()
+                record.update(rss_load_kb=memory["VmRSS"], anon_kb=memory["RssAnon"], file_kb=memory["RssFile"])
+                exporter.stop()
+                raw[name].append(record)
+                log(f"round {index + 1} {name}: " + ", ".join(
+                    f"c{c} {record['load'][c]['rps']:.0f}/s p99 {record['load'][c]['p99_ms']:.2f} ms" for c in conns))
+    finally:
+        mover.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    summary = {}
+    for name, records in raw.items():
+        summary[name] = {
+            "binary": variants[name],
+            "keeps_alive": all(r["keeps_alive"] for r in records),
+            "startup_ms": median([r["startup_ms"] for r in records]),
+            "rss_start_kb": median([r["rss_start_kb"] for r in records]),
+            "rss_load_kb": median([r["rss_load_kb"] for r in records]),
+            "anon_kb": median([r["anon_kb"] for r in records]), "file_kb": median([r["file_kb"] for r in records]),
+            "load": {c: {key: median([r["load"][c][key] for r in records])
+                         for key in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_1000_scrapes")} for c in conns},
+            "errors": {c: sum(sum(r["load"][c]["errors"].values()) for r in records) for c in conns},
+        }
+    result = {"generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "rounds": args.rounds, "seconds": args.seconds, "summary": summary, "raw": raw}
+    with open(args.out, "w") as handle:
+        json.dump(result, handle, indent=1)
+        handle.write("\n")
+    rows = [("keeps alive", *(str(summary[n]["keeps_alive"]) for n in "AB")),
+            ("start-up ms (median)", *(f"{summary[n]['startup_ms']:.1f}" for n in "AB")),
+            ("RSS after start MiB", *(f"{summary[n]['rss_start_kb'] / 1024:.1f}" for n in "AB")),
+            ("RSS after load MiB", *(f"{summary[n]['rss_load_kb'] / 1024:.1f}" for n in "AB")),
+            ("  anon / file MiB", *(f"{summary[n]['anon_kb'] / 1024:.1f} / {summary[n]['file_kb'] / 1024:.1f}"
+                                    for n in "AB"))]
+    for c in conns:
+        for key, label in (("rps", "scrapes/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
+                           ("cpu_ms_per_1000_scrapes", "CPU ms/1000 scrapes")):
+            rows.append((f"{c} conn {label}", *(f"{summary[n]['load'][c][key]:.3f}" for n in "AB")))
+        rows.append((f"{c} conn wrk errors (all rounds)", *(str(summary[n]["errors"][c]) for n in "AB")))
+    print(f"| figure | A: {variants['A']} | B: {variants['B']} |\n|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -854,10 +1003,22 @@ def main():
     run.add_argument("--node-exporter", required=True)
     run.add_argument("--nvml-library", required=True)
     run.add_argument("--out", required=True, help="results.json to write")
+    run.add_argument("--phases", default=",".join(PHASES),
+                     help=f"comma-separated subset of {','.join(PHASES)} (default: all)")
     mover = sub.add_parser("mover")
     mover.add_argument("--tree", action="append", default=[])
     mover.add_argument("--gpu-script", action="append", default=[])
+    ab = sub.add_parser("ab", help="alternate two footprint builds: start-up, RSS, wrk")
+    ab.add_argument("--a", required=True)
+    ab.add_argument("--b", required=True)
+    ab.add_argument("--rounds", type=int, default=4)
+    ab.add_argument("--seconds", type=float, default=5.0)
+    ab.add_argument("--conns", default="1,8,64")
+    ab.add_argument("--default-limits", action="store_true", help="keep footprint's default per-IP limit")
+    ab.add_argument("--out", required=True)
     args = parser.parse_args()
+    if args.command == "ab":
+        return ab_main(args)
     if args.command == "mover":
         mover_main(args)
         return 0
@@ -868,10 +1029,15 @@ def main():
     began = time.time()
     try:
         info = machine(binaries)
-        bench.phase_startup()
-        bench.phase_rounds()
-        bench.phase_idle()
-        bench.phase_scaling()
+        phases = [name for name in args.phases.split(",") if name]
+        unknown = set(phases) - set(PHASES)
+        if unknown or "rounds" not in phases:
+            parser.error(f"--phases: unknown {sorted(unknown)}" if unknown else "--phases must include rounds")
+        for name in PHASES:
+            if name in phases:
+                load = SystemLoad()
+                getattr(bench, f"phase_{name}")()
+                bench.raw["system_load"][name] = load.finish()
     except BenchError as error:
         log(f"FAILED: {error}")
         bench.stop_all()
@@ -883,7 +1049,7 @@ def main():
     summary = summarize(bench.raw, args.mode)
     result = {
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "mode": args.mode, "parameters": MODES[args.mode], "wall_seconds": time.time() - began,
+        "mode": args.mode, "phases": phases, "parameters": MODES[args.mode], "wall_seconds": time.time() - began,
         "machine": info, "summary": summary, "raw": bench.raw,
     }
     temporary = args.out + ".tmp"

@@ -83,7 +83,8 @@ def render(result):
   power constraint; 2 sockets unless stated. A background process rewrites every `energy_uj` (and the fake NVML
   script) every 100 ms by atomic rename, so the counters move throughout.
 - **Exporters**: footprint `--web.listen-address=127.0.0.1:PORT --path.sysfs=TREE/sys --path.procfs=TREE/proc
-  --sample.interval=1s --no-collector.hwmon --no-collector.nvml` (100 ms and the NVML flags where stated).
+  --sample.interval=1s --no-collector.hwmon --no-collector.nvml --web.max-connections-per-ip=128` (100 ms and the
+  NVML flags where stated; the per-IP limit is lifted from its default of 64, see "Defaults" below).
   node_exporter `--collector.disable-defaults --collector.rapl --web.listen-address=127.0.0.1:PORT
   --path.sysfs=TREE/sys --web.max-requests=0`: its default `--web.max-requests=40` answers 503 to the 41st
   concurrent scrape, which at 64 connections would compare rejections with scrapes; it changes nothing at 1 and 8.
@@ -143,6 +144,8 @@ def render(result):
     i = s["idle"]
     for name, label in [("fp_1s", "idle CPU, footprint at 1 s sampling"),
                         ("fp_100ms", "idle CPU, footprint at 100 ms sampling")]:
+        if name not in i:
+            continue
         rows.append([f"{label} (CPU s/hour, perf)", num(i[name]["cpu_seconds_per_hour_perf"]),
                      num(i["ne"]["cpu_seconds_per_hour_perf"]),
                      ratio(i[name]["cpu_seconds_per_hour_perf"], i["ne"]["cpu_seconds_per_hour_perf"])])
@@ -161,7 +164,51 @@ def render(result):
     w(table(["figure", "footprint", "node_exporter", "footprint / node_exporter"], rows))
     w("\nThe idle node_exporter column is the same process in both idle rows (it does not sample).\n")
 
-    w("## How cost grows\n")
+    d = s.get("defaults") or {}
+    if d.get("keep_alive") is not None:
+        w("## Defaults the benchmark flags change\n")
+        ka = d["keep_alive"]
+        dl = d["footprint_64_default_limits"]
+        errors = sum(dl["errors"].values())
+        w(table(["check", "footprint", "node_exporter"], [
+            ["keeps an HTTP/1.1 connection alive between two scrapes", "yes" if ka[FP] else "**no** (`Connection: close`)",
+             "yes" if ka[NE] else "**no**"],
+            ["64 connections at footprint's default per-IP limit (64): scrapes/s",
+             num(dl["rps"]), "(n/a)"],
+            ["  connections reset by the server (wrk read/connect errors)",
+             f"{errors:,}" + (" (" + ", ".join(f"{k[4:]} {v:,}" for k, v in dl["errors"].items() if v) + ")"
+                               if errors else ""), "(n/a)"],
+        ]))
+        w("")
+    if s["idle"]:
+        w("## How cost grows\n")
+        w(growth_section(s, p))
+    load = s.get("system_load") or {}
+    if load:
+        w("## Machine load during the run\n")
+        w("The machine is shared (other builds and tests may run beside the benchmark); this is what it carried. "
+          "`busy` is the share of both cores in use over the phase, the benchmark's own processes included: in the "
+          "idle phase anything above a few % is someone else.\n")
+        w(table(["phase", "load average (1 min) at start", "busy, both cores", "seconds"],
+                [[name, num(v["loadavg_1m_at_start"]), f"{num(100 * v['busy_fraction'])} %" if v["busy_fraction"]
+                  is not None else "–", num(v["seconds"])] for name, v in load.items()]))
+        w("")
+
+    w("## Reading\n")
+    w(reading(s, p))
+    w("")
+
+    analysis = os.path.join(HERE, "analysis.md")
+    if os.path.exists(analysis) and result["mode"] == "full":
+        with open(analysis) as handle:
+            w(handle.read().rstrip() + "\n")
+    return "\n".join(out)
+
+
+def growth_section(s, p):
+    out = []
+    w = out.append
+    i = s["idle"]
     w("**Sampling cost** (footprint at 100 ms, no scrapes; node_exporter does no sampling):\n")
     growth = s["sampling_growth"]
     rows = []
@@ -178,7 +225,7 @@ def render(result):
     for n, cost in growth["gpus"]["points"]:
         shares = i.get(f"fp_100ms_gpus_{n}", {}).get("perf_dso_percent") or {}
         fake = sum(v for k, v in shares.items() if "libnvidia-ml" in k)
-        rows.append([f"{n} GPUs", num(cost), num(cost / 36 if cost is not None else None),
+        rows.append([f"{n} GPU{'s' if n != 1 else ''}", num(cost), num(cost / 36 if cost is not None else None),
                      f"{num(fake)} %" if shares else "–", num(own_points.get(n))])
     w(table(["fake NVML (+ 2-socket RAPL)", "CPU s/hour", "% of one core", "fake library's share (perf)",
              "CPU s/hour without the fake library"], rows))
@@ -200,20 +247,11 @@ def render(result):
                      num(f.get("rps")), num(ne.get("rps")), num(f.get("body_bytes")), num(ne.get("body_bytes"))])
     for n in p["gpus"]:
         f = s["scale_gpus"].get(str(n), {})
-        rows.append([f"{n} GPUs (+ 2 sockets)", num(f.get("cpu_ms_per_1000_scrapes")), "no NVML collector", "",
+        rows.append([f"{n} GPU{'s' if n != 1 else ''} (+ 2 sockets)", num(f.get("cpu_ms_per_1000_scrapes")), "no NVML collector", "",
                      num(f.get("rps")), "", num(f.get("body_bytes")), ""])
     w(table(["zones / GPUs", "footprint CPU/1000", "node_exporter CPU/1000", "ratio", "footprint scrapes/s",
              "node_exporter scrapes/s", "footprint bytes", "node_exporter bytes"], rows))
     w("")
-
-    w("## Reading\n")
-    w(reading(s, p))
-    w("")
-
-    analysis = os.path.join(HERE, "analysis.md")
-    if os.path.exists(analysis) and result["mode"] == "full":
-        with open(analysis) as handle:
-            w(handle.read().rstrip() + "\n")
     return "\n".join(out)
 
 
@@ -233,10 +271,12 @@ def reading(s, p):
         f"Its CPU per scrape with 8 concurrent single-connection scrapers was "
         f"{ratio(flat[str(p['scrapers'][-1])]['cpu_ms_per_1000_scrapes'], flat[str(p['scrapers'][0])]['cpu_ms_per_1000_scrapes'])} "
         "that with one, so more Prometheus servers cost no more per scrape.",
+    ] + ([
         f"Idle, it samples at 1 s for {num(i['fp_1s']['core_percent_perf'])} % of one core "
         f"({num(i['fp_1s']['cpu_seconds_per_hour_perf'])} CPU s/hour) and at 100 ms for "
         f"{num(i['fp_100ms']['core_percent_perf'])} %, while node_exporter, which does nothing until scraped, used "
         f"{num(i['ne']['cpu_seconds_per_hour_perf'])} CPU s/hour.",
+    ] if "fp_1s" in i else []) + [
         f"It was ready to serve {num(s['startup_ms'][FP]['median'])} ms after exec (worst "
         f"{num(s['startup_ms'][FP]['max'])} ms) against node_exporter's {num(s['startup_ms'][NE]['median'])} ms.",
         f"Resident memory is {num(mib(mf['rss_after_start']))} MiB after start and {num(mib(mf['rss_after_load']))} "

@@ -7,7 +7,8 @@
 #                           has just made; writes nothing in the tree; exits non-zero if anything breaks
 #
 # Options: --binary PATH (footprint binary to use instead of building), --out DIR (where results.json and RESULTS.md
-# go; default bench/ for a full run, a temporary directory for --quick), --no-render.
+# go; default bench/ for a full run, a temporary directory for --quick), --no-render, --phases LIST (a subset of
+# startup,rounds,defaults,idle,scaling; rounds is always needed), e.g. to compare a patched build quickly.
 # Environment: NODE_EXPORTER (default: prometheus-node-exporter or node_exporter on PATH), SWIFT (default: swift).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ mode=full
 binary=${FOOTPRINT_BINARY:-}
 out=
 render=yes
+phases=
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) mode=quick ;;
@@ -24,7 +26,9 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --out=*) out=${1#*=} ;;
     --no-render) render=no ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    --phases) phases=$2; shift ;;
+    --phases=*) phases=${1#*=} ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -79,7 +83,7 @@ fi
 mkdir -p "$out"
 
 python3 bench/bench.py run --mode "$mode" --footprint "$binary" --node-exporter "$NODE_EXPORTER" \
-    --nvml-library "$nvml" --out "$out/results.json"
+    --nvml-library "$nvml" --out "$out/results.json" ${phases:+--phases "$phases"}
 
 if [ "$render" = yes ]; then
     python3 bench/render.py "$out/results.json" >"$out/RESULTS.md.tmp"

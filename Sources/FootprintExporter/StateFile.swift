@@ -2,7 +2,7 @@ import EnergyAccounting
 import Foundation
 
 /// What the state file holds: the ledger (totals and raw baselines), error counters, and the boot it was written in.
-struct PersistedState: Codable, Sendable, Equatable {
+public struct PersistedState: Codable, Sendable, Equatable {
     static let formatName = "footprint_exporter.state"
     static let currentVersion = 1
 
@@ -17,14 +17,14 @@ struct PersistedState: Codable, Sendable, Equatable {
 }
 
 /// Why a state file could not be used. None of these stops the exporter: it starts fresh and says why.
-enum StateFileError: Error, Equatable, CustomStringConvertible {
+public enum StateFileError: Error, Equatable, CustomStringConvertible {
     case missing
     case unreadable(String)
     case corrupt(String)
     case unsupportedVersion(Int)
     case unwritable(String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .missing: "no state file yet"
         case .unreadable(let reason): "cannot read the state file: \(reason)"
@@ -38,7 +38,7 @@ enum StateFileError: Error, Equatable, CustomStringConvertible {
 
 /// Reads and atomically writes the state file: write a temporary file, fsync it, rename it over the old one, fsync
 /// the directory. A crash at any point leaves either the old file or the new one, never half of one.
-enum StateFile {
+public enum StateFile {
     static let maximumBytes = 16 << 20
 
     static func read(_ path: String) throws(StateFileError) -> PersistedState {
@@ -55,7 +55,7 @@ enum StateFile {
     }
 
     /// Decodes and validates the bytes of a state file; never applies anything half-way.
-    static func decode(_ data: Data) throws(StateFileError) -> PersistedState {
+    public static func decode(_ data: Data) throws(StateFileError) -> PersistedState {
         guard data.count <= maximumBytes else { throw .corrupt("larger than \(maximumBytes) bytes") }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw .corrupt("not a JSON object")

@@ -4,10 +4,12 @@ The exporter samples every 100 ms; the tests move fixture counters by atomic ren
 half-written file) and wait for two fresh samples after each move, so every scripted state is observed.
 """
 
+import base64
 import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -79,15 +81,27 @@ def promtool_check(text):
 class Exporter:
     """A running exporter process over a private copy of a fixture tree."""
 
-    def __init__(self, fixture=None, args=(), env=None, interval="100ms"):
+    def __init__(self, fixture=None, args=(), env=None, interval="100ms", *, wait=True, tls_context=None, auth=None,
+                 root=None, prepare=None):
+        """`tls_context`: an ssl.SSLContext; the exporter is then reached over https with it. `auth`: (user, password)
+        sent with every request by default. `root`: reuse an existing tree (another exporter's, for restarts) instead
+        of copying `fixture`. `prepare(root)`: called on the tree before the process starts. `wait=False`: return once
+        the port is logged, without waiting for readiness."""
         self.workdir = tempfile.mkdtemp(prefix="footprint-e2e-")
-        self.root = os.path.join(self.workdir, "root")
-        if fixture:
-            shutil.copytree(os.path.join(FIXTURES, fixture), self.root, symlinks=True,
-                            ignore=shutil.ignore_patterns("e2e-output.txt"))
+        if root is not None:
+            self.root = root
         else:
-            os.makedirs(os.path.join(self.root, "sys"))
-            os.makedirs(os.path.join(self.root, "proc"))
+            self.root = os.path.join(self.workdir, "root")
+            if fixture:
+                shutil.copytree(os.path.join(FIXTURES, fixture), self.root, symlinks=True,
+                                ignore=shutil.ignore_patterns("e2e-output.txt"))
+            else:
+                os.makedirs(os.path.join(self.root, "sys"))
+                os.makedirs(os.path.join(self.root, "proc"))
+        if prepare is not None:
+            prepare(self.root)
+        self.tls_context = tls_context
+        self.auth = auth
         self.log_path = os.path.join(self.workdir, "exporter.log")
         command = [BINARY, "--web.listen-address=127.0.0.1:0", f"--sample.interval={interval}",
                    f"--path.sysfs={self.root}/sys", f"--path.procfs={self.root}/proc", *args]
@@ -95,8 +109,9 @@ class Exporter:
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **(env or {})})
         self.port = self._wait_for_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.wait_ready()
+        self.base = f"{'https' if tls_context else 'http'}://127.0.0.1:{self.port}"
+        if wait:
+            self.wait_ready()
 
     def path(self, relative):
         return os.path.join(self.root, relative)
@@ -117,10 +132,16 @@ class Exporter:
         with open(self.log_path) as handle:
             return handle.read()
 
-    def get(self, path="/metrics", method="GET"):
-        request = urllib.request.Request(self.base + path, method=method)
+    def get(self, path="/metrics", method="GET", auth=None, headers=None, timeout=5, tls_context=None):
+        """Returns (status, headers, body). `auth` (user, password) defaults to the exporter's; pass False for none."""
+        request = urllib.request.Request(self.base + path, method=method, headers=dict(headers or {}))
+        credentials = self.auth if auth is None else auth
+        if credentials:
+            token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        context = tls_context or self.tls_context
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
                 return response.status, dict(response.headers), response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read().decode()

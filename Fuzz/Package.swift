@@ -1,0 +1,20 @@
+// swift-tools-version:6.2
+// libFuzzer targets for the exporter's parsers. Built only by `make fuzz` (swift build --sanitize=fuzzer), which
+// links libFuzzer's own main; a plain build of this package does not link.
+import PackageDescription
+
+let package = Package(
+    name: "footprint_fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(path: "footprint")],  // a link to the repo root, so the identity does not depend on the checkout folder name
+    targets: [
+        .executableTarget(
+            name: "FuzzConfig", dependencies: [.product(name: "FootprintExporter", package: "footprint")]),
+        .executableTarget(
+            name: "FuzzWebConfig", dependencies: [.product(name: "FootprintExporter", package: "footprint")]),
+        .executableTarget(
+            name: "FuzzStateFile", dependencies: [.product(name: "FootprintExporter", package: "footprint")]),
+        .executableTarget(
+            name: "FuzzSysfsValues", dependencies: [.product(name: "PowerSources", package: "footprint")]),
+    ]
+)

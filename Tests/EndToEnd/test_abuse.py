@@ -1,0 +1,209 @@
+"""End-to-end: the HTTP server under abuse — many idle connections, a slowloris client, a per-IP flood, oversized
+headers, garbage request lines — while a normal scrape still gets through. Loopback only: clients
+bind to 127.0.0.x source addresses so the per-IP limit sees distinct peers."""
+
+import select
+import socket
+import time
+
+import pytest
+
+FIXTURE = "vm"
+FAST_TIMEOUTS = ["--web.read-header-timeout=2s", "--web.connection-timeout=2s"]
+
+
+def connect(port, source="127.0.0.1", timeout=5):
+    """A TCP connection to the exporter from `source` (any 127.0.0.0/8 address is local on Linux)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def closed_by_peer(sock):
+    """Without blocking: True when the server has closed (EOF or reset) the connection."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return sock.recv(4096, socket.MSG_PEEK) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+def request(sock, path="/metrics", extra=b""):
+    sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + b"Connection: close\r\n\r\n")
+
+
+def read_response(sock, timeout=3):
+    """Everything the server sends until it closes; b'' when it closed or reset without a response."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    return data
+
+
+def status_of(response):
+    if not response.startswith(b"HTTP/1."):
+        return None
+    return int(response.split(b" ", 2)[1])
+
+
+def timed_scrape(exporter, source="127.0.0.1"):
+    started = time.monotonic()
+    with connect(exporter.port, source) as sock:
+        request(sock)
+        response = read_response(sock, timeout=5)
+    return status_of(response), time.monotonic() - started, response
+
+
+def test_idle_connections_and_slowloris_do_not_starve_scrapes(exporter_factory):
+    exporter = exporter_factory(FIXTURE, args=FAST_TIMEOUTS)
+    idle = []
+    try:
+        # 500 connections that send nothing, 19 source addresses (≤ 27 each, under the default per-IP limit of 64).
+        for index in range(500):
+            idle.append(connect(exporter.port, f"127.0.0.{2 + index % 19}"))
+        opened_at = time.monotonic()
+
+        slow = connect(exporter.port, "127.0.0.21")
+        slow_started = time.monotonic()
+        head = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 200
+        slow.sendall(head[:1])
+        sent = 1
+
+        status, elapsed, response = timed_scrape(exporter)
+        assert status == 200 and b"footprint_build_info" in response
+        assert elapsed < 1.0, f"scrape took {elapsed:.2f}s under 500 idle connections and a slowloris"
+        still_open = sum(not closed_by_peer(sock) for sock in idle)
+        assert time.monotonic() - opened_at < 1.5 and still_open >= 450, (
+            f"the idle connections were not held while scraping ({still_open} open)")
+
+        # The slow client trickles one byte every 0.5 s; the server must cut it off after the 2 s header timeout.
+        cut_after = None
+        while time.monotonic() - slow_started < 6:
+            readable, _, _ = select.select([slow], [], [], 0.5)
+            if readable or closed_by_peer(slow):
+                cut_after = time.monotonic() - slow_started
+                break
+            try:
+                slow.sendall(head[sent:sent + 1])
+                sent += 1
+            except (BrokenPipeError, ConnectionResetError):
+                cut_after = time.monotonic() - slow_started
+                break
+        assert cut_after is not None, f"the slowloris client was still connected after 6 s ({sent} bytes sent)"
+        assert 1.5 <= cut_after <= 4.5, f"slowloris cut off after {cut_after:.2f}s (header timeout 2s)"
+        leftover = b""
+        try:
+            leftover = slow.recv(4096)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        assert status_of(leftover) in (None, 408), leftover[:100]  # never a 200 for half a request head
+        slow.close()
+
+        # The idle connections are closed too (connection timeout 2 s) ...
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline and not all(closed_by_peer(sock) for sock in idle):
+            time.sleep(0.2)
+        open_count = sum(not closed_by_peer(sock) for sock in idle)
+        assert open_count == 0, f"{open_count} idle connections still open {time.monotonic() - opened_at:.1f}s later"
+        # ... and the server still serves.
+        status, elapsed, _ = timed_scrape(exporter)
+        assert status == 200 and elapsed < 1.0
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_per_ip_flood_is_capped(exporter_factory):
+    exporter = exporter_factory(FIXTURE, args=["--web.max-connections-per-ip=10", *FAST_TIMEOUTS])
+    flood = []
+    try:
+        for _ in range(30):
+            try:
+                flood.append(connect(exporter.port, "127.0.0.5"))
+            except (ConnectionRefusedError, ConnectionResetError):
+                flood.append(None)
+        time.sleep(0.3)  # let the server accept (and refuse) them all
+        # Those over the limit are closed at once, before they send anything.
+        refused_early = sum(sock is None or closed_by_peer(sock) for sock in flood)
+        assert refused_early == 20, f"{refused_early} of 30 connections from one address closed at once (limit 10)"
+        # Another address is not affected by the flood.
+        status, elapsed, _ = timed_scrape(exporter, "127.0.0.6")
+        assert status == 200 and elapsed < 1.0
+        started = time.monotonic()
+        served = 0
+        for sock in flood:
+            if sock is None:
+                continue
+            try:
+                request(sock)
+            except (BrokenPipeError, ConnectionResetError):
+                continue
+        for sock in flood:
+            if sock is None:
+                continue
+            response = read_response(sock, timeout=3)
+            if status_of(response) == 200:
+                served += 1
+            else:
+                assert status_of(response) in (None, 503), response[:100]
+        assert served == 10, f"{served} of 30 connections from one address were served (limit 10)"
+        assert time.monotonic() - started < 4, "refused connections were not closed promptly"
+        status, elapsed, _ = timed_scrape(exporter, "127.0.0.6")
+        assert status == 200 and elapsed < 1.0
+    finally:
+        for sock in flood:
+            if sock is not None:
+                sock.close()
+    # Once the flood is gone, the flooding address is served again.
+    status, _, _ = timed_scrape(exporter, "127.0.0.5")
+    assert status == 200
+
+
+@pytest.mark.parametrize("size", [64 * 1024, 40 * 1024])
+def test_oversized_headers_are_rejected(exporter_factory, size):
+    exporter = exporter_factory(FIXTURE, args=FAST_TIMEOUTS)
+    with connect(exporter.port) as sock:
+        try:
+            request(sock, extra=b"X-Big: " + b"b" * size + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may close while the header is still arriving
+        response = read_response(sock, timeout=4)
+    assert status_of(response) in (None, 413, 431), response[:200]
+    # Many medium headers adding up past the limit are rejected the same way.
+    with connect(exporter.port) as sock:
+        try:
+            request(sock, extra=b"".join(b"X-H%d: %s\r\n" % (i, b"c" * 1000) for i in range(size // 1000)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        response = read_response(sock, timeout=4)
+    assert status_of(response) in (None, 413, 431), response[:200]
+    status, _, _ = timed_scrape(exporter)
+    assert status == 200
+
+
+def test_request_line_garbage_does_not_hurt(exporter_factory):
+    exporter = exporter_factory(FIXTURE, args=FAST_TIMEOUTS)
+    garbage = [b"\x00\x01\x02\xff" * 64 + b"\r\n\r\n", b"GET\r\n\r\n", b"GET /metrics HTTP/9.9\r\n\r\n",
+               b"GET " + b"/" * 70000 + b" HTTP/1.1\r\n\r\n", b"\r\n" * 1000]
+    for payload in garbage:
+        with connect(exporter.port) as sock:
+            try:
+                sock.sendall(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            response = read_response(sock, timeout=4)
+        assert status_of(response) != 200, (payload[:40], response[:200])
+    status, _, _ = timed_scrape(exporter)
+    assert status == 200
+    assert exporter.process.poll() is None

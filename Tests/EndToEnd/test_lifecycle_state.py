@@ -1,0 +1,474 @@
+"""End-to-end: process lifecycle — SIGTERM with scrapes in flight, SIGHUP reloads, and restarts with the state file
+(kill -9, clean stop, another boot, corrupt/truncated/unknown-version files) — with exact counter arithmetic."""
+
+import http.client
+import json
+import os
+import random
+import signal
+import threading
+import time
+
+import pytest
+
+from harness import Exporter, parse_metrics, value, write_atomic
+
+POWERCAP = "sys/class/powercap"
+BOOT_ID = "3f1c2a9e-5b7d-4e8f-9a01-23456789abcd"
+OTHER_BOOT_ID = "c0ffee00-1111-4222-8333-444455556666"
+# Zone directory → (domain, device) as exported; intel-rapl-mmio:0 duplicates package-0 and must never count.
+ZONES = {
+    "intel-rapl:0": ("package", "0"), "intel-rapl:0:0": ("core", "0"), "intel-rapl:0:1": ("uncore", "0"),
+    "intel-rapl:0:2": ("dram", "0"), "intel-rapl:1": ("package", "1"), "intel-rapl:1:0": ("core", "1"),
+    "intel-rapl:1:1": ("uncore", "1"), "intel-rapl:1:2": ("dram", "1"), "intel-rapl:2": ("psys", "0"),
+}
+# µJ per step: at two 100 ms samples per step these are single-digit watts, far below every plausibility ceiling.
+STEP = {"intel-rapl:0": 300_000, "intel-rapl:0:0": 100_000, "intel-rapl:0:1": 50_000, "intel-rapl:0:2": 70_000,
+        "intel-rapl:1": 250_000, "intel-rapl:1:0": 90_000, "intel-rapl:1:1": 40_000, "intel-rapl:1:2": 60_000,
+        "intel-rapl:2": 500_000}
+
+
+class RaplMeter:
+    """The fixture's raw counters and the totals the exporter must report (exact integer µJ)."""
+
+    def __init__(self):
+        self.raw = {zone: 10_000_000 * (index + 1) for index, zone in enumerate(ZONES)}
+        self.raw["intel-rapl-mmio:0"] = 5_000_000
+        self.expected = {zone: 0 for zone in ZONES}
+
+    def prepare(self, boot_id=BOOT_ID):
+        """Returns a prepare(root) hook: boot_id and the starting counters, written before the exporter starts."""
+        def hook(root):
+            boot = os.path.join(root, "proc", "sys", "kernel", "random", "boot_id")
+            os.makedirs(os.path.dirname(boot), exist_ok=True)
+            with open(boot, "w") as handle:
+                handle.write(boot_id + "\n")
+            for zone, raw in self.raw.items():
+                write_atomic(os.path.join(root, POWERCAP, zone, "energy_uj"), f"{raw}\n")
+        return hook
+
+    def move(self, root, factor=1, counted=True):
+        """Advances every zone by factor × STEP (and the MMIO duplicate wildly); `counted`: the exporter will see it."""
+        for zone, step in STEP.items():
+            self.raw[zone] += step * factor
+            if counted:
+                self.expected[zone] += step * factor
+            write_atomic(os.path.join(root, POWERCAP, zone, "energy_uj"), f"{self.raw[zone]}\n")
+        self.raw["intel-rapl-mmio:0"] += 987_654_321
+        write_atomic(os.path.join(root, POWERCAP, "intel-rapl-mmio:0", "energy_uj"), f"{self.raw['intel-rapl-mmio:0']}\n")
+
+    def uncount_last(self, factor=1):
+        """The last move is not to be counted (a reboot makes the first reading a new baseline)."""
+        for zone, step in STEP.items():
+            self.expected[zone] -= step * factor
+
+    def assert_exact(self, samples):
+        for zone, (domain, device) in ZONES.items():
+            got = value(samples, "footprint_domain_energy_joules_total", source="rapl", domain=domain, device=device)
+            assert got == self.expected[zone] / 1e6, (zone, got, self.expected[zone] / 1e6)
+        cpu = self.expected["intel-rapl:0"] + self.expected["intel-rapl:1"]
+        dram = self.expected["intel-rapl:0:2"] + self.expected["intel-rapl:1:2"]
+        assert value(samples, "footprint_energy_joules_total", component="cpu") == cpu / 1e6
+        assert value(samples, "footprint_energy_joules_total", component="dram") == dram / 1e6
+        assert value(samples, "footprint_energy_joules_total", component="gpu") == 0
+
+
+class CounterHistory:
+    """Every scrape's counters, to check that none ever goes backwards (across restarts too)."""
+
+    def __init__(self):
+        self.scrapes = []
+
+    def add(self, samples):
+        self.scrapes.append({key: number for key, number in samples.items() if key[0].endswith("_total")})
+        return samples
+
+    def assert_monotonic(self):
+        for earlier, later in zip(self.scrapes, self.scrapes[1:]):
+            for key, number in earlier.items():
+                assert key in later, f"series {key} vanished"
+                assert later[key] >= number, f"{key} went backwards: {number} → {later[key]}"
+
+
+def scrape(exporter, history=None):
+    samples = parse_metrics(exporter.scrape())
+    return history.add(samples) if history else samples
+
+
+def step(exporter, meter, history, factor=1):
+    meter.move(exporter.root, factor)
+    exporter.wait_samples(2)
+    return scrape(exporter, history)
+
+
+def wait_for_saved_state(path, meter, timeout=4):
+    """Waits until the state file holds the current raw counters and totals (a save after the last move)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as handle:
+                state = json.load(handle)
+            domains = {(d["domain"], d["device"]): d for d in state["ledger"]["domains"] if d["source"] == "rapl"}
+            last = domains
+            if all(domains.get(ZONES[zone], {}).get("counterMicrojoules") == meter.raw[zone]
+                   and domains[ZONES[zone]]["microjoules"] == meter.expected[zone] for zone in ZONES):
+                return state
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the state file never caught up with the last move within {timeout}s: {last}")
+
+
+def state_args(path, interval="1s"):
+    return [f"--state.file={path}", f"--state.save-interval={interval}"]
+
+
+def wait_for_log(exporter, text, count=1, timeout=3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if exporter.logs().count(text) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} was not logged {count} time(s):\n{exporter.logs()}")
+
+
+def wait_exit(exporter, timeout):
+    started = time.monotonic()
+    try:
+        code = exporter.process.wait(timeout=timeout)
+    except Exception:
+        raise AssertionError(f"the exporter did not exit within {timeout}s:\n{exporter.logs()}")
+    return code, time.monotonic() - started
+
+
+# MARK: - Restart with the state file
+
+def test_kill_9_restart_same_boot_counts_every_joule(exporter_factory, tmp_path):
+    state = str(tmp_path / "state.json")
+    meter, history = RaplMeter(), CounterHistory()
+    first = exporter_factory("intel-2socket", args=state_args(state), prepare=meter.prepare())
+    first.wait_samples(2)
+    meter.assert_exact(scrape(first, history))  # all zero: the first reading is the baseline
+    for factor in (1, 2, 3):
+        step(first, meter, history, factor)
+    meter.assert_exact(scrape(first, history))
+    wait_for_saved_state(state, meter)
+    first.process.kill()
+    first.process.wait()
+
+    meter.move(first.root, factor=4)  # drawn while the exporter is down: credited after the restart (same boot)
+    time.sleep(0.3)
+    second = exporter_factory(root=first.root, args=state_args(state))
+    second.wait_samples(2)
+    after_restart = scrape(second, history)
+    meter.assert_exact(after_restart)
+    assert "restored counters from the state file" in second.logs() and "same_boot=true" in second.logs()
+    for factor in (1, 2):
+        step(second, meter, history, factor)
+    final = scrape(second, history)
+    meter.assert_exact(final)
+    assert value(final, "footprint_source_up", source="rapl") == 1
+    history.assert_monotonic()
+    for component in ("cpu", "dram"):
+        it = value(final, "footprint_energy_joules_total", component=component)
+        facility = value(final, "footprint_facility_energy_joules_total", component=component)
+        assert abs(facility - it * 1.58) <= 1e-9 * facility, (component, facility, it)
+
+
+def test_restart_after_reboot_keeps_totals_but_not_the_outage(exporter_factory, tmp_path):
+    state = str(tmp_path / "state.json")
+    meter, history = RaplMeter(), CounterHistory()
+    first = exporter_factory("intel-2socket", args=state_args(state), prepare=meter.prepare())
+    first.wait_samples(2)
+    for factor in (1, 2):
+        step(first, meter, history, factor)
+    wait_for_saved_state(state, meter)
+    first.process.kill()
+    first.process.wait()
+
+    meter.move(first.root, factor=5)
+    meter.uncount_last(factor=5)  # another boot: the counters' history is unknown, the first reading is a baseline
+    second = exporter_factory(root=first.root, args=state_args(state), prepare=meter.prepare(OTHER_BOOT_ID))
+    second.wait_samples(2)
+    meter.assert_exact(scrape(second, history))
+    assert "same_boot=false" in second.logs()
+    step(second, meter, history, 1)
+    meter.assert_exact(scrape(second, history))
+    history.assert_monotonic()
+
+
+def test_clean_sigterm_restart_saves_at_shutdown(exporter_factory, tmp_path):
+    state = str(tmp_path / "state.json")
+    meter, history = RaplMeter(), CounterHistory()
+    # A save interval of an hour: only the save at shutdown can carry the counters over.
+    first = exporter_factory("intel-2socket", args=state_args(state, "1h"), prepare=meter.prepare())
+    first.wait_samples(2)
+    for factor in (2, 1, 3):
+        step(first, meter, history, factor)
+    first.process.send_signal(signal.SIGTERM)
+    code, took = wait_exit(first, 3)
+    assert code == 0 and took < 2.0, (code, took)
+    wait_for_saved_state(state, meter, timeout=0.5)
+
+    meter.move(first.root, factor=2)
+    second = exporter_factory(root=first.root, args=state_args(state, "1h"))
+    second.wait_samples(2)
+    meter.assert_exact(scrape(second, history))
+    step(second, meter, history, 1)
+    meter.assert_exact(scrape(second, history))
+    history.assert_monotonic()
+
+
+@pytest.fixture(scope="module")
+def real_state_bytes(tmp_path_factory):
+    """The bytes of a state file the exporter really wrote (after some energy moved)."""
+    directory = tmp_path_factory.mktemp("real-state")
+    path = str(directory / "state.json")
+    meter = RaplMeter()
+    exporter = Exporter("intel-2socket", args=state_args(path), prepare=meter.prepare())
+    try:
+        exporter.wait_samples(2)
+        meter.move(exporter.root, 7)  # no test below moves 7 steps in all: its totals never match theirs
+        exporter.wait_samples(2)
+        assert exporter.stop() == 0
+        with open(path, "rb") as handle:
+            data = handle.read()
+    finally:
+        exporter.cleanup()
+    assert json.loads(data)["version"] == 1
+    return data
+
+
+def _bad_state(kind, real):
+    if kind == "corrupt":
+        return random.Random(1234).randbytes(700)
+    if kind == "truncated":
+        return real[: len(real) // 2]
+    if kind == "unknown-version":
+        state = json.loads(real)
+        state["version"] = 99
+        return json.dumps(state).encode()
+    if kind == "empty":
+        return b""
+    if kind == "negative-total":
+        state = json.loads(real)
+        state["ledger"]["domains"][0]["microjoules"] = -5.0
+        return json.dumps(state).encode()
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "unknown-version", "empty", "negative-total"])
+def test_unusable_state_file_starts_fresh(exporter_factory, tmp_path, real_state_bytes, kind):
+    state = str(tmp_path / "state.json")
+    with open(state, "wb") as handle:
+        handle.write(_bad_state(kind, real_state_bytes))
+    meter, history = RaplMeter(), CounterHistory()
+    exporter = exporter_factory("intel-2socket", args=state_args(state), prepare=meter.prepare())
+    exporter.wait_samples(2)
+    logs = exporter.logs()
+    assert "ignoring the state file" in logs, logs
+    warning = next(line for line in logs.splitlines() if "ignoring the state file" in line)
+    assert "level=warn" in warning, warning
+    if kind == "unknown-version":
+        assert "99" in warning, warning
+    meter.assert_exact(scrape(exporter, history))  # fresh: zero
+    for factor in (1, 2):
+        step(exporter, meter, history, factor)
+    meter.assert_exact(scrape(exporter, history))
+    history.assert_monotonic()
+    # It runs normally, and its next save replaces the unusable file with a good one.
+    saved = wait_for_saved_state(state, meter)
+    assert saved["version"] == 1
+    assert exporter.get("/-/healthy")[0] == 200
+
+
+# MARK: - Signals
+
+def test_sigterm_with_scrapes_in_flight(exporter_factory):
+    exporter = exporter_factory("intel-2socket")
+    stop = threading.Event()
+    results = {"complete": 0, "refused": 0}
+    problems = []
+    lock = threading.Lock()
+
+    def hammer(keep_alive):
+        connection = None
+        while not stop.is_set():
+            try:
+                if connection is None:
+                    connection = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=5)
+                connection.request("GET", "/metrics", headers={} if keep_alive else {"Connection": "close"})
+                response = connection.getresponse()
+                body = response.read()  # raises IncompleteRead on a cut-off body
+                length = int(response.getheader("Content-Length", "-1"))
+                with lock:
+                    if response.status != 200 or len(body) != length or not body.endswith(b"\n") \
+                            or b"footprint_build_info" not in body:
+                        problems.append(("bad response", response.status, len(body), length))
+                    else:
+                        results["complete"] += 1
+                if not keep_alive:
+                    connection.close()
+                    connection = None
+            except (ConnectionRefusedError, http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError) as error:
+                # No response started: the listener is gone or an idle keep-alive connection was closed.
+                with lock:
+                    results["refused"] += 1
+                if connection is not None:
+                    connection.close()
+                    connection = None
+                if isinstance(error, ConnectionRefusedError):
+                    time.sleep(0.01)
+            except http.client.IncompleteRead as error:
+                with lock:
+                    problems.append(("truncated body", repr(error)[:100]))
+                connection = None
+            except OSError as error:
+                with lock:
+                    problems.append(("error", repr(error)))
+                connection = None
+        if connection is not None:
+            connection.close()
+
+    threads = [threading.Thread(target=hammer, args=(index % 2 == 0,), daemon=True) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    # A request already sent whose response is not read yet.
+    pending = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=5)
+    time.sleep(0.5)
+    pending.request("GET", "/metrics")
+    with lock:
+        before = results["complete"]
+    assert before > 0, problems
+    exporter.process.send_signal(signal.SIGTERM)
+    code, took = wait_exit(exporter, 5)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=5)
+    response = pending.getresponse()
+    body = response.read()
+    assert response.status == 200 and b"footprint_build_info" in body
+    assert code == 0, (code, exporter.logs())
+    assert took < 2.0, f"exit took {took:.2f}s after SIGTERM"
+    assert not problems, problems[:5]
+    assert "msg=stopped" in exporter.logs()
+
+
+@pytest.mark.xfail(strict=False, reason="race: requests already received on accepted keep-alive connections are "
+                   "reset when the shutdown path wins (about 2 runs in 10); see the report")
+def test_sigterm_serves_requests_received_before_the_signal(exporter_factory):
+    """Requests that reached accepted connections before SIGTERM (the process is stopped while they arrive, so
+    their bytes and the signal are both pending when it resumes) must still be answered."""
+    outcomes = []
+    for _ in range(3):
+        exporter = exporter_factory("intel-2socket")
+        connections = [http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=5) for _ in range(5)]
+        for connection in connections:
+            connection.request("GET", "/metrics")
+            connection.getresponse().read()
+        os.kill(exporter.process.pid, signal.SIGSTOP)
+        try:
+            for connection in connections:
+                connection.request("GET", "/metrics")
+            os.kill(exporter.process.pid, signal.SIGTERM)
+            time.sleep(0.05)
+        finally:
+            os.kill(exporter.process.pid, signal.SIGCONT)
+        for connection in connections:
+            try:
+                response = connection.getresponse()
+                response.read()
+                outcomes.append(response.status)
+            except (http.client.HTTPException, OSError) as error:
+                outcomes.append(type(error).__name__)
+            connection.close()
+        code, took = wait_exit(exporter, 5)
+        assert code == 0 and took < 2.0, (code, took)
+    assert outcomes == [200] * len(outcomes), outcomes
+
+
+def write_config(path, pue, intensity, level, budgets):
+    lines = [f"pue: {pue}", "grid:", f"  intensity: {intensity}", "log:", f"  level: {level}"]
+    lines += ["budgets:" if budgets else "budgets: []"]
+    lines += [f"  - {{name: {name}, window: {window}, grams: {grams}}}" for name, window, grams in budgets]
+    write_atomic(path, "\n".join(lines) + "\n")
+
+
+def wait_for_value(exporter, metric, expected, timeout=3, **labels):
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        samples = parse_metrics(exporter.scrape())
+        got = samples.get((metric, frozenset(labels.items())))
+        if got == expected:
+            return samples
+        time.sleep(0.05)
+    raise AssertionError(f"{metric}{labels} is {got}, expected {expected}")
+
+
+def test_sighup_reload_applies_settings_without_resetting_counters(exporter_factory, tmp_path):
+    config = str(tmp_path / "footprint.yml")
+    write_config(config, 1.58, 432.7, "info", [("team", "24h", 1000)])
+    meter, history = RaplMeter(), CounterHistory()
+    exporter = exporter_factory("intel-2socket", args=[f"--config.file={config}"], prepare=meter.prepare())
+    exporter.wait_samples(2)
+    for factor in (1, 2):
+        step(exporter, meter, history, factor)
+    before = scrape(exporter, history)
+    assert value(before, "footprint_pue") == 1.58
+    assert value(before, "footprint_co2e_budget_grams", budget="team", window="24h") == 1000
+
+    # New PUE, intensity, budgets and log level.
+    write_config(config, 1.2, 100, "debug", [("team", "24h", 500), ("org", "30d", 90000)])
+    exporter.process.send_signal(signal.SIGHUP)
+    wait_for_log(exporter, "msg=\"configuration reloaded\"")
+    reloaded = wait_for_value(exporter, "footprint_pue", 1.2)
+    history.add(reloaded)
+    assert value(reloaded, "footprint_grid_intensity_grams_per_kwh") == 100
+    assert value(reloaded, "footprint_co2e_budget_grams", budget="team", window="24h") == 500
+    assert value(reloaded, "footprint_co2e_budget_grams", budget="org", window="30d") == 90000
+    assert "log_level=debug" in exporter.logs()
+    meter.assert_exact(reloaded)  # nothing reset, nothing added
+    # Energy drawn after the reload is scaled by the new PUE and intensity; counters keep increasing.
+    after = step(exporter, meter, history, 3)
+    meter.assert_exact(after)
+    for component in ("cpu", "dram"):
+        it = value(after, "footprint_energy_joules_total", component=component) - \
+            value(reloaded, "footprint_energy_joules_total", component=component)
+        facility = value(after, "footprint_facility_energy_joules_total", component=component) - \
+            value(reloaded, "footprint_facility_energy_joules_total", component=component)
+        grams = value(after, "footprint_co2e_grams_total", component=component) - \
+            value(reloaded, "footprint_co2e_grams_total", component=component)
+        assert it > 0
+        assert abs(facility - it * 1.2) <= 1e-9 * facility, (component, facility, it)
+        assert abs(grams - facility * 100 / 3.6e6) <= 1e-9 * grams, (component, grams, facility)
+
+    # Log level error: the next reload applies silently (its info line is below the level).
+    reload_lines = exporter.logs().count("msg=\"configuration reloaded\"")
+    write_config(config, 1.3, 100, "error", [])
+    exporter.process.send_signal(signal.SIGHUP)
+    silent = history.add(wait_for_value(exporter, "footprint_pue", 1.3))
+    assert not any(key[0] == "footprint_co2e_budget_grams" for key in silent)  # budgets removed
+    time.sleep(0.2)
+    assert exporter.logs().count("msg=\"configuration reloaded\"") == reload_lines
+
+    # Back to info: the line is logged again.
+    write_config(config, 1.4, 200, "info", [])
+    exporter.process.send_signal(signal.SIGHUP)
+    wait_for_log(exporter, "msg=\"configuration reloaded\"", count=reload_lines + 1)
+    history.add(wait_for_value(exporter, "footprint_pue", 1.4))
+
+    # A malformed file, then an invalid value: both keep the running configuration and say so.
+    for count, text in ((1, "pue: [1.1\ngrid: {intensity: 5\n"), (2, "pue: -3\n")):
+        write_atomic(config, text)
+        exporter.process.send_signal(signal.SIGHUP)
+        wait_for_log(exporter, "reload failed", count=count)
+        samples = scrape(exporter, history)
+        assert value(samples, "footprint_pue") == 1.4
+        assert value(samples, "footprint_grid_intensity_grams_per_kwh") == 200
+    final = step(exporter, meter, history, 1)
+    meter.assert_exact(final)
+    assert exporter.process.poll() is None
+    history.assert_monotonic()
