@@ -148,8 +148,9 @@ def test_alerts_have_severity_and_annotations():
 
 
 def test_runbook_urls_point_at_runbook_sections():
-    runbook = (PROMETHEUS_DIR / "RUNBOOK.md").read_text()
-    assert runbook.startswith("## Runbook\n")
+    readme = (PROMETHEUS_DIR.parent.parent / "README.md").read_text()
+    assert "\n## Runbook\n" in readme
+    runbook = readme.split("\n## Runbook\n", 1)[1].split("\n## ", 1)[0]
     # GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens.
     anchors = {
         re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
@@ -160,7 +161,7 @@ def test_runbook_urls_point_at_runbook_sections():
         base, _, anchor = rule["annotations"]["runbook_url"].partition("#")
         bases.add(base)
         assert anchor == rule["alert"].lower(), rule["alert"]
-        assert anchor in anchors, f"RUNBOOK.md has no section for {rule['alert']}"
+        assert anchor in anchors, f"README.md's Runbook has no section for {rule['alert']}"
         assert base.startswith("https://") and base.endswith("/README.md")
     assert len(bases) == 1, bases
 
