@@ -43,7 +43,8 @@ KNOWN_FLAGS = {
     "sample.interval", "pue", "grid.intensity", "collector.nvml.library",
     "collector.rapl", "collector.nvml", "collector.hwmon", "collector.estimate",
     "log.level", "log.format", "estimate.cpu-min-watts", "estimate.cpu-max-watts", "estimate.dram-watts-per-gb",
-    "web.max-connections", "web.max-connections-per-ip", "web.connection-timeout",
+    "web.max-connections", "web.max-connections-per-ip", "web.connection-timeout", "web.read-header-timeout",
+    "web.max-concurrent-requests", "state.file", "state.save-interval", "rapl.max-watts",
 }
 TOGGLES = {"collector.rapl", "collector.nvml", "collector.hwmon", "collector.estimate"}
 BUDGET_WINDOWS = {"1h", "24h", "7d", "30d"}
@@ -227,7 +228,11 @@ def test_daemonset_reads_host_sys_and_proc_read_only(base):
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert volumes[mounts["/host/sys"]["name"]]["hostPath"]["path"] == "/sys"
     assert volumes[mounts["/host/proc"]["name"]]["hostPath"]["path"] == "/proc"
-    assert all(m.get("readOnly") for m in mounts.values())
+    assert all(mounts[path].get("readOnly") for path in ("/host/sys", "/host/proc", "/etc/footprint-exporter"))
+    # The state file lives in the node's own directory, so counters survive the pod.
+    (state_flag,) = [a for a in container["args"] if a.startswith("--state.file=")]
+    state_volume = volumes[mounts[str(Path(state_flag.split("=", 1)[1]).parent)]["name"]]
+    assert state_volume["hostPath"]["path"] == "/var/lib/footprint-exporter"
     assert {"--path.sysfs=/host/sys", "--path.procfs=/host/proc"} <= set(container["args"])
     # The config file flag names a file inside the mounted config map.
     (config_flag,) = [a for a in container["args"] if a.startswith("--config.file=")]
