@@ -166,14 +166,19 @@ public final class HTTPServer: Sendable {
             }
             tlsOptions.append(MHD_OptionItem(option: .HTTPS_PRIORITIES, value: 0, ptr_value: strings.add(tls.priorities)))
         }
+        // Resolve before retaining the context, so a bad host leaks nothing.
+        let addresses =
+            listenSocket == nil ? try configuration.address.host.map { host throws(HTTPServerError) in
+                try Self.resolve(host: host, port: configuration.address.port)
+            } : nil
         let retained = Unmanaged.passRetained(context)
         var started: OpaquePointer?
         var lastErrno: Int32 = EADDRINUSE
         if let listenSocket {
             started = startDaemon(
                 flags: flags, socketAddress: nil, listenSocket: listenSocket, extra: tlsOptions, context: retained)
-        } else if let host = configuration.address.host {
-            for var storage in try Self.resolve(host: host, port: configuration.address.port) {
+        } else if let addresses {
+            for var storage in addresses {
                 let isIPv6 = storage.ss_family == sa_family_t(AF_INET6)
                 started = withUnsafeMutablePointer(to: &storage) { pointer in
                     startDaemon(
