@@ -109,7 +109,7 @@ public final class HTTPServer: Sendable {
             state.withLock { $0.security = security }
             return
         }
-        let socket = MHD_quiesce_daemon(current.daemon)
+        let socket = current.handOverListeningSocket()
         guard socket >= 0 else { throw .invalidTLS("cannot hand over the listening socket") }
         let replacement: DaemonInstance
         do {
@@ -315,6 +315,14 @@ final class DaemonInstance: @unchecked Sendable {
     private let retainedContext: Unmanaged<ServerContext>
     private var strings: CStrings
     private let finished = Mutex(false)
+    /// Set once the listening socket was given to a new daemon: it is no longer this instance's to close.
+    private let handedOver = Mutex(false)
+
+    /// Stops accepting and gives up the listening socket, which the caller passes to a new daemon.
+    func handOverListeningSocket() -> Int32 {
+        handedOver.withLock { $0 = true }
+        return MHD_quiesce_daemon(daemon)
+    }
 
     var context: ServerContext { retainedContext.takeUnretainedValue() }
 
@@ -331,9 +339,11 @@ final class DaemonInstance: @unchecked Sendable {
             return !done
         }
         guard first else { return }
-        // After a hand-over the socket belongs to the new daemon and quiesce answers -1; otherwise it is ours to close.
-        let listening = MHD_quiesce_daemon(daemon)
-        if listening >= 0 { close(listening) }
+        // After a hand-over the socket belongs to the new daemon (a second quiesce would return it again).
+        if !handedOver.withLock({ $0 }) {
+            let listening = MHD_quiesce_daemon(daemon)
+            if listening >= 0 { close(listening) }
+        }
         var waited = 0.0
         while context.inFlightRequests > 0 && waited < gracePeriodSeconds {
             usleep(10_000)
@@ -490,15 +500,20 @@ private func accessHandler(
     guard let cls, let connection, let url, let method else { return .NO }
     let context = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
     if connectionContext?.pointee == nil {
-        // First call for this request: its head is complete. Count it in once; completion counts it out.
-        connectionContext?.pointee = UnsafeMutableRawPointer(bitPattern: 1)
+        // First call for this request: its head is complete. Count it in once; completion counts it out. The
+        // response waits for the next call: one queued now, before libmicrohttpd has read the (empty) body, would
+        // make it close the connection instead of keeping it alive for the next scrape.
+        connectionContext?.pointee = UnsafeMutableRawPointer(bitPattern: context.admit() ? 1 : 2)
         context.connections.requestStarted(connection)
-        if !context.admit() {
-            return queue(.text(503, "too many concurrent requests\n", headers: [("Retry-After", "1")]), on: connection, extraHeaders: [:])
-        }
+        return .YES
     }
-    // A request body (never expected here) is acknowledged as consumed; the response is queued on the first call.
-    uploadDataSize?.pointee = 0
+    if let size = uploadDataSize, size.pointee > 0 {
+        size.pointee = 0  // a request body is never expected here: read and dropped
+        return .YES
+    }
+    if connectionContext?.pointee == UnsafeMutableRawPointer(bitPattern: 2) {
+        return queue(.text(503, "too many concurrent requests\n", headers: [("Retry-After", "1")]), on: connection, extraHeaders: [:])
+    }
     let policy = context.currentPolicy
     if let tls = policy.security.tls, tls.clientAuthentication != .noClientCert {
         let status = footprint_mhd_client_certificate_status(connection)

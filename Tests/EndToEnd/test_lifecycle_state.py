@@ -335,10 +335,10 @@ def test_sigterm_with_scrapes_in_flight(exporter_factory):
     threads = [threading.Thread(target=hammer, args=(index % 2 == 0,), daemon=True) for index in range(6)]
     for thread in threads:
         thread.start()
-    # A request already sent whose response is not read yet.
+    # A request already answered whose response the client has not read yet: it must not be lost at shutdown.
     pending = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=5)
-    time.sleep(0.5)
     pending.request("GET", "/metrics")
+    time.sleep(0.5)
     with lock:
         before = results["complete"]
     assert before > 0, problems
