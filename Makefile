@@ -5,6 +5,10 @@ ARGS         ?=
 PYTHON       ?= python3
 APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev openssl prometheus
 E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration
+# The shipped build: the Swift runtime linked in statically (only the code used is mapped; no dynamic symbol
+# lookups at start), by lld with packed relative relocations. bench/analysis.md measures why: −6.7 MiB RSS, start-up
+# halved.
+RELEASE_FLAGS ?= -c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs
 
 .PHONY: all deps test-deps build build-release run test unit e2e sanitize sanitize-address sanitize-thread fuzz bench bench-quick format clean
 
@@ -26,7 +30,7 @@ build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
 build-release: deps
-	$(SWIFT) build -c release $(BUILD_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) $(BUILD_FLAGS)
 
 # Starts the exporter on its defaults (:9636, /sys, /proc); pass more flags with ARGS="--pue=1.2".
 run: build-release

@@ -71,7 +71,7 @@ def render(result):
         ["OS", m.get("os") or "–"],
         ["footprint_exporter", f"{m['footprint_version']}, revision {m['footprint_revision']}, "
                                f"{m['footprint_build']}, built with {m['swift_version']}"],
-        ["node_exporter", f"{m['node_exporter_version']}, {m['node_exporter_go']}"],
+        ["node_exporter", " ".join(f"{m['node_exporter_version']}, {m['node_exporter_go']}".split())],
         ["load generator", m["wrk_version"]],
         ["perf", "yes (task-clock for idle CPU, cpu-clock profiles)" if m["perf"] else "no (/proc ticks only)"],
     ]))
@@ -134,7 +134,12 @@ def render(result):
     mf, mn = s["memory_kb"][FP], s["memory_kb"][NE]
     for key, label in [("rss_after_start", "RSS after start (MiB)"), ("rss_after_load", "RSS after load (MiB)"),
                        ("hwm_after_load", "peak RSS, VmHWM (MiB)"), ("anon_after_load", "  of it anonymous, after load (MiB)"),
-                       ("file_after_load", "  of it file-backed, after load (MiB)")]:
+                       ("file_after_load", "  of it file-backed, after load (MiB)"),
+                       ("pss_after_start", "PSS after start (MiB; shared pages split among their users)"),
+                       ("pss_after_load", "PSS after load (MiB)"),
+                       ("private_after_load", "private (USS) after load (MiB; freed on exit)")]:
+        if key not in mf:
+            continue
         rows.append([label, num(mib(mf[key])), num(mib(mn[key])), ratio(mf[key], mn[key])])
     rows.append(["threads", num(mf["threads_after_load"]), num(mn["threads_after_load"]), ""])
     sf, sn = s["startup_ms"][FP], s["startup_ms"][NE]
@@ -162,7 +167,10 @@ def render(result):
                      num(n["cpu_ms_per_1000_scrapes"]),
                      ratio(f["cpu_ms_per_1000_scrapes"], n["cpu_ms_per_1000_scrapes"])])
     w(table(["figure", "footprint", "node_exporter", "footprint / node_exporter"], rows))
-    w("\nThe idle node_exporter column is the same process in both idle rows (it does not sample).\n")
+    if "fp_1s" in i:
+        w("\nThe idle node_exporter column is the same process in both idle rows (it does not sample).\n")
+    else:
+        w("")
 
     d = s.get("defaults") or {}
     if d.get("keep_alive") is not None:
@@ -189,6 +197,8 @@ def render(result):
         w("The machine is shared (other builds and tests may run beside the benchmark); this is what it carried. "
           "`busy` is the share of both cores in use over the phase, the benchmark's own processes included: in the "
           "idle phase anything above a few % is someone else.\n")
+        if m.get("busy_before_run") is not None:
+            w(f"Both cores were {num(100 * m['busy_before_run'])} % busy in the second before the run began.\n")
         w(table(["phase", "load average (1 min) at start", "busy, both cores", "seconds"],
                 [[name, num(v["loadavg_1m_at_start"]), f"{num(100 * v['busy_fraction'])} %" if v["busy_fraction"]
                   is not None else "–", num(v["seconds"])] for name, v in load.items()]))
@@ -222,19 +232,19 @@ def growth_section(s, p):
           f"zone between steps {', '.join(num(x) for x in fit['marginal_per_unit'])} CPU s/hour.\n")
     rows = []
     own_points = dict(growth["gpus_without_fake_library"]["points"])
+    fake_cost = growth.get("fake_library_cpu_s_per_hour") or {}
     for n, cost in growth["gpus"]["points"]:
-        shares = i.get(f"fp_100ms_gpus_{n}", {}).get("perf_dso_percent") or {}
-        fake = sum(v for k, v in shares.items() if "libnvidia-ml" in k)
         rows.append([f"{n} GPU{'s' if n != 1 else ''}", num(cost), num(cost / 36 if cost is not None else None),
-                     f"{num(fake)} %" if shares else "–", num(own_points.get(n))])
-    w(table(["fake NVML (+ 2-socket RAPL)", "CPU s/hour", "% of one core", "fake library's share (perf)",
-             "CPU s/hour without the fake library"], rows))
+                     num(fake_cost.get(str(n))), num(own_points.get(n))])
+    w(table(["fake NVML (+ 2-socket RAPL)", "CPU s/hour", "% of one core", "of it the fake library's own work",
+             "CPU s/hour without it"], rows))
     fit = growth["gpus_without_fake_library"]["fit"]
     if fit:
         w(f"\nWithout the fake library's own work: {num(fit['intercept'])} + {num(fit['slope'])} × GPUs CPU s/hour; "
           f"marginal cost per GPU between steps {', '.join(num(x) for x in fit['marginal_per_unit'])} CPU s/hour. "
-          "(The fake re-reads and parses its whole script on every NVML call, so its own cost grows with the square "
-          "of the GPU count; a real driver does not.)\n")
+          "The fake re-reads and parses its whole script on every NVML call, so its own cost grows with the square "
+          "of the GPU count (a real driver's does not); `bench/fake-nvml-cost.c` measures it apart, making the calls "
+          "footprint makes per sample, and it is subtracted.\n")
 
     w("**Scrape cost** (8 connections; CPU per 1000 scrapes in ms):\n")
     rows = []
@@ -262,15 +272,17 @@ def reading(s, p):
     i = s["idle"]
     missed = [t["name"] for t in s["targets"] if t["met"] is False]
     flat = s["scrapers"][FP]
+    scraper_flat = next((t["met"] for t in s["targets"] if t["name"].startswith("scrape cost flat")), None) is not False
     parts = [
         f"At 8 connections footprint answered {num(f8['rps'])} scrapes/s against node_exporter's {num(n8['rps'])} "
         f"({ratio(f8['rps'], n8['rps'])}), with a p99 of {num(f8['p99_ms'])} ms against {num(n8['p99_ms'])} ms "
         f"({ratio(f8['p99_ms'], n8['p99_ms'])}), and spent {num(f8['cpu_ms_per_1000_scrapes'])} ms of CPU per 1000 "
         f"scrapes against {num(n8['cpu_ms_per_1000_scrapes'])} ms: a scrape is a copy of bytes rendered at the last "
         "sample, where node_exporter reads every zone and encodes the exposition on each request.",
-        f"Its CPU per scrape with 8 concurrent single-connection scrapers was "
+        f"Its CPU per scrape with {p['scrapers'][-1]} concurrent single-connection scrapers was "
         f"{ratio(flat[str(p['scrapers'][-1])]['cpu_ms_per_1000_scrapes'], flat[str(p['scrapers'][0])]['cpu_ms_per_1000_scrapes'])} "
-        "that with one, so more Prometheus servers cost no more per scrape.",
+        "that with one" + (", so more Prometheus servers cost no more per scrape." if scraper_flat else
+                           ": the cost per scrape grows with the number of scrapers."),
     ] + ([
         f"Idle, it samples at 1 s for {num(i['fp_1s']['core_percent_perf'])} % of one core "
         f"({num(i['fp_1s']['cpu_seconds_per_hour_perf'])} CPU s/hour) and at 100 ms for "
@@ -284,8 +296,22 @@ def reading(s, p):
         f"footprint's anonymous memory after load is {num(mib(mf['anon_after_load']))} MiB against "
         f"{num(mib(mn['anon_after_load']))} MiB, the rest is mapped code and data of shared libraries "
         f"({num(mib(mf['file_after_load']))} MiB file-backed against node_exporter's "
-        f"{num(mib(mn['file_after_load']))} MiB of its static binary).",
+        f"{num(mib(mn['file_after_load']))} MiB of its Go binary and libc).",
     ]
+    growth = s.get("sampling_growth") or {}
+    zones_fit = (growth.get("sockets") or {}).get("fit")
+    gpus_fit = (growth.get("gpus_without_fake_library") or {}).get("fit")
+    scale_fp, scale_ne = s["scale_sockets"].get(FP, {}), s["scale_sockets"].get(NE, {})
+    if zones_fit and gpus_fit and scale_fp and scale_ne:
+        lo, hi = str(p["sockets"][0]), str(p["sockets"][-1])
+        parts.append(
+            f"Sampling at 100 ms costs {num(zones_fit['slope'])} CPU s/hour more per RAPL zone and "
+            f"{num(gpus_fit['slope'])} per GPU (least squares; the last step's marginal cost is "
+            f"{num(zones_fit['marginal_growth'])}× and {num(gpus_fit['marginal_growth'])}× the first's, where 1 is "
+            f"linear and 4–8 quadratic over these sizes); from {4 * int(lo)} to "
+            f"{4 * int(hi)} zones footprint's CPU per scrape went from {num(scale_fp[lo]['cpu_ms_per_1000_scrapes'])} "
+            f"to {num(scale_fp[hi]['cpu_ms_per_1000_scrapes'])} ms per 1000, node_exporter's from "
+            f"{num(scale_ne[lo]['cpu_ms_per_1000_scrapes'])} to {num(scale_ne[hi]['cpu_ms_per_1000_scrapes'])} ms.")
     if missed:
         parts.append("Missed: " + "; ".join(missed) + " — see the profile below.")
     else:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # footprint_exporter vs node_exporter's RAPL collector, side by side on one fixture sysfs tree.
 #
-#   bench/run.sh            full run (about 10 minutes): release build, every figure, writes bench/results.json and
+#   bench/run.sh            full run (about 7 minutes): release build, every figure, writes bench/results.json and
 #                           renders bench/RESULTS.md from it
-#   bench/run.sh --quick    every code path with tiny durations (a few seconds) on the debug build that `make test`
+#   bench/run.sh --quick    every code path with tiny durations (about 10 s) on the debug build that `make test`
 #                           has just made; writes nothing in the tree; exits non-zero if anything breaks
 #
 # Options: --binary PATH (footprint binary to use instead of building), --out DIR (where results.json and RESULTS.md
@@ -59,10 +59,12 @@ SWIFT=${SWIFT:-swift}
 if [ -z "$binary" ]; then
     if [ "$mode" = full ]; then
         # A scratch path of its own: no fight over .build's lock with other builds, and a release build kept apart.
-        say "building release (swift build -c release --scratch-path .build-bench)"
-        "$SWIFT" build -c release --scratch-path .build-bench >&2
-        binary="$("$SWIFT" build -c release --scratch-path .build-bench --show-bin-path)/footprint_exporter"
-        export BENCH_BUILD="release (swift build -c release)"
+        # The same flags as `make build-release` (the shipped build).
+        release_flags=${RELEASE_FLAGS:-"-c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs"}
+        say "building release (swift build $release_flags --scratch-path .build-bench)"
+        "$SWIFT" build $release_flags --scratch-path .build-bench >&2
+        binary="$("$SWIFT" build $release_flags --scratch-path .build-bench --show-bin-path)/footprint_exporter"
+        export BENCH_BUILD="release (swift build $release_flags)"
     else
         say "building debug (swift build)"
         "$SWIFT" build >&2
@@ -76,6 +78,7 @@ export BENCH_BUILD=${BENCH_BUILD:-"given with --binary"}
 work=$(mktemp -d -t footprint-bench-run-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 nvml=$(Tests/Fixtures/fake-nvml/build.sh "$work/fake-nvml")
+cc -std=c11 -O2 -Wall -Wextra -Werror -o "$work/fake-nvml-cost" bench/fake-nvml-cost.c -ldl
 
 if [ -z "$out" ]; then
     if [ "$mode" = full ]; then out=bench; else out="$work/out"; fi
@@ -83,7 +86,7 @@ fi
 mkdir -p "$out"
 
 python3 bench/bench.py run --mode "$mode" --footprint "$binary" --node-exporter "$NODE_EXPORTER" \
-    --nvml-library "$nvml" --out "$out/results.json" ${phases:+--phases "$phases"}
+    --nvml-library "$nvml" --fake-cost "$work/fake-nvml-cost" --out "$out/results.json" ${phases:+--phases "$phases"}
 
 if [ "$render" = yes ]; then
     python3 bench/render.py "$out/results.json" >"$out/RESULTS.md.tmp"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-${SOAK_SECONDS:-600}}
-swift build -c release --product footprint_exporter >/dev/null
+make -s build-release >/dev/null
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cp -r Tests/Fixtures/intel-2socket "$work/tree"
