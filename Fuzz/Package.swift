@@ -8,13 +8,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(path: "footprint")],  // a link to the repo root, so the identity does not depend on the checkout folder name
     targets: [
+        .target(name: "FuzzSupport"),
         .executableTarget(
-            name: "FuzzConfig", dependencies: [.product(name: "FootprintExporter", package: "footprint")]),
+            name: "FuzzConfig", dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
         .executableTarget(
-            name: "FuzzWebConfig", dependencies: [.product(name: "FootprintExporter", package: "footprint")]),
+            name: "FuzzWebConfig", dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
         .executableTarget(
-            name: "FuzzStateFile", dependencies: [.product(name: "FootprintExporter", package: "footprint")]),
+            name: "FuzzStateFile", dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
         .executableTarget(
-            name: "FuzzSysfsValues", dependencies: [.product(name: "PowerSources", package: "footprint")]),
+            name: "FuzzSysfsValues", dependencies: ["FuzzSupport", .product(name: "PowerSources", package: "footprint")]),
     ]
 )

@@ -253,7 +253,7 @@ def test_daemonset_security_and_resources(base):
     assert security["capabilities"]["drop"] == ["ALL"]
     assert "add" not in security["capabilities"]
     assert container["resources"] == {
-        "requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+        "requests": {"cpu": "5m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
     assert {"operator": "Exists"} in pod["tolerations"]
     assert container["ports"] == [{"name": "metrics", "containerPort": 9636, "protocol": "TCP"}]
 

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import FuzzSupport
 import PowerSources
 
 /// Any bytes as the sysfs and procfs values the sources parse.
@@ -18,14 +16,4 @@ func fuzzSysfsValues(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-// libFuzzer's driver, called from our own main: SwiftPM renames an executable's main, so libFuzzer's cannot be used.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
-var arguments = CommandLine.argc
-var vector = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&arguments, &vector) { data, size in fuzzSysfsValues(data, size) })
+runLibFuzzer { data, size in fuzzSysfsValues(data, size) }
