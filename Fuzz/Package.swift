@@ -10,12 +10,16 @@ let package = Package(
     targets: [
         .target(name: "FuzzSupport"),
         .executableTarget(
-            name: "FuzzConfig", dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
+            name: "FuzzConfig",
+            dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
         .executableTarget(
-            name: "FuzzWebConfig", dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
+            name: "FuzzWebConfig",
+            dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
         .executableTarget(
-            name: "FuzzStateFile", dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
+            name: "FuzzStateFile",
+            dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
         .executableTarget(
-            name: "FuzzSysfsValues", dependencies: ["FuzzSupport", .product(name: "PowerSources", package: "footprint")]),
+            name: "FuzzSysfsValues",
+            dependencies: ["FuzzSupport", .product(name: "PowerSources", package: "footprint")]),
     ]
 )

@@ -81,7 +81,8 @@ public struct EnergyLedger: Sendable {
     }
 
     /// Adds IT energy to a component, converting it at the PUE and intensity in force now.
-    private mutating func add(itMicrojoules: Double, to component: Component, pue: Double, gramsPerKilowattHour: Double) {
+    private mutating func add(itMicrojoules: Double, to component: Component, pue: Double, gramsPerKilowattHour: Double)
+    {
         var totals = components[component] ?? ComponentTotals()
         totals.itMicrojoules += itMicrojoules
         let facility = Emissions.facilityJoules(itJoules: itMicrojoules / 1e6, pue: pue)

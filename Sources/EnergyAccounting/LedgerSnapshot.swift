@@ -71,7 +71,8 @@ extension EnergyLedger {
                 let account = domains[key]!
                 return LedgerSnapshot.Domain(
                     source: key.source, domain: key.domain, device: key.device, microjoules: account.microjoules,
-                    counterMicrojoules: account.lastCounterMicrojoules, observedBootSeconds: account.lastObservedSeconds)
+                    counterMicrojoules: account.lastCounterMicrojoules, observedBootSeconds: account.lastObservedSeconds
+                )
             },
             components: Component.allCases.map { component in
                 let totals = components[component] ?? ComponentTotals()

@@ -13,7 +13,8 @@ import Yams
 public enum ConfigurationLoader {
     /// Builds the configuration from `flags`, the settings given on the command line in order (name without `--`,
     /// value as text), reading the config file they name, if any.
-    public static func load(flags: [(name: String, value: String)]) throws(ConfigurationError) -> ExporterConfiguration {
+    public static func load(flags: [(name: String, value: String)]) throws(ConfigurationError) -> ExporterConfiguration
+    {
         var configuration = ExporterConfiguration()
         if let path = flags.last(where: { $0.name == "config.file" })?.value {
             let text = try readConfigFile(path)
@@ -151,7 +152,8 @@ enum BudgetParser {
                     throw ConfigurationError("config file \(path): \(label) must map names to single values")
                 }
                 guard ["name", "window", "grams"].contains(key.string) else {
-                    throw ConfigurationError("config file \(path): unknown key \(key.string.debugDescription) in \(label)")
+                    throw ConfigurationError(
+                        "config file \(path): unknown key \(key.string.debugDescription) in \(label)")
                 }
                 fields[key.string] = value.string
             }
@@ -161,13 +163,15 @@ enum BudgetParser {
             guard let windowText = fields["window"], let window = PrometheusDuration.parse(windowText),
                 window >= .seconds(60)
             else {
-                throw ConfigurationError("config file \(path): \(label) (\(name)) needs a window of at least 1m, like 24h or 30d")
+                throw ConfigurationError(
+                    "config file \(path): \(label) (\(name)) needs a window of at least 1m, like 24h or 30d")
             }
             guard let gramsText = fields["grams"], let grams = Double(gramsText), grams.isFinite, grams > 0 else {
                 throw ConfigurationError("config file \(path): \(label) (\(name)) needs grams > 0")
             }
             if budgets.contains(where: { $0.name == name && $0.window == window }) {
-                throw ConfigurationError("config file \(path): budget \(name.debugDescription) over \(windowText) is given twice")
+                throw ConfigurationError(
+                    "config file \(path): budget \(name.debugDescription) over \(windowText) is given twice")
             }
             budgets.append(EmissionBudget(name: name, window: window, windowLabel: windowText, grams: grams))
         }

@@ -78,7 +78,8 @@ public final class Exporter: Sendable {
 
     /// Reads the web configuration and binds the listen address; throws with a one-line reason when either fails.
     public func listen() throws(ConfigurationError) {
-        let security = try configuration.webConfigFile.map { path throws(ConfigurationError) in try WebConfigFile.load(path) }
+        let security =
+            try configuration.webConfigFile.map { path throws(ConfigurationError) in try WebConfigFile.load(path) }
             ?? .open
         do {
             try server.start(security: security)

@@ -34,7 +34,9 @@ extension Exporter {
         restartOnly.budgets = running.budgets
         restartOnly.logLevel = running.logLevel
         if restartOnly != running {
-            logger.warning("some changed settings take effect only after a restart; applying PUE, intensity, budgets and log level")
+            logger.warning(
+                "some changed settings take effect only after a restart; applying PUE, intensity, budgets and log level"
+            )
         }
         sampler.accountingSettings = AccountingSettings(
             pue: next.pue, gridGramsPerKilowattHour: next.gridGramsPerKilowattHour, budgets: next.budgets)

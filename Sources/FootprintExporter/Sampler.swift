@@ -65,7 +65,8 @@ public final class Sampler: Sendable {
     /// Starts sampling every interval, the first sample at once.
     public func start() {
         let source = DispatchSource.makeTimerSource(queue: queue)
-        let nanoseconds = Int(interval.components.seconds) * 1_000_000_000
+        let nanoseconds =
+            Int(interval.components.seconds) * 1_000_000_000
             + Int(interval.components.attoseconds / 1_000_000_000)
         source.schedule(
             deadline: .now(), repeating: .nanoseconds(nanoseconds), leeway: .nanoseconds(max(nanoseconds / 100, 1000)))
@@ -120,7 +121,8 @@ public final class Sampler: Sendable {
 
     /// How long a sample waits for its sources: most of the interval, so a hung source costs at most one interval.
     private var readDeadlineNanoseconds: Int {
-        let nanoseconds = Int(interval.components.seconds) * 1_000_000_000
+        let nanoseconds =
+            Int(interval.components.seconds) * 1_000_000_000
             + Int(interval.components.attoseconds / 1_000_000_000)
         return min(nanoseconds * 9 / 10, 5_000_000_000)
     }
@@ -130,8 +132,9 @@ public final class Sampler: Sendable {
         return !measured.isSuperset(of: [.cpu, .dram])
     }
 
-    private func record(_ read: CompletedRead?, of name: String, into state: inout SamplerState, settings: AccountingSettings)
-    {
+    private func record(
+        _ read: CompletedRead?, of name: String, into state: inout SamplerState, settings: AccountingSettings
+    ) {
         var health = state.health[name] ?? SourceHealth()
         defer { state.health[name] = health }
         guard let read else {
@@ -223,7 +226,8 @@ extension EnergyObservation {
     init(_ reading: DomainReading) {
         switch reading.measurement {
         case .energyCounter(let microjoules, let wrap):
-            self = .counter(microjoules: microjoules, wrapMicrojoules: wrap, ceilingWatts: reading.maximumPlausibleWatts)
+            self = .counter(
+                microjoules: microjoules, wrapMicrojoules: wrap, ceilingWatts: reading.maximumPlausibleWatts)
         case .averagePower(let watts):
             self = .averagePower(watts: watts)
         }

@@ -19,7 +19,9 @@ public struct Setting: Sendable {
 public enum SettingCatalogue {
     public static let all: [Setting] = [
         value("web.listen-address", "address", "Address to listen on for the web interface and telemetry.") {
-            guard let address = ListenAddress(parsing: $1) else { throw ConfigurationError("must be [host]:port, for example :9636") }
+            guard let address = ListenAddress(parsing: $1) else {
+                throw ConfigurationError("must be [host]:port, for example :9636")
+            }
             $0.listenAddress = address
         },
         value("web.telemetry-path", "path", "Path under which to expose metrics.") {
@@ -39,7 +41,9 @@ public enum SettingCatalogue {
             guard duration >= .seconds(1) else { throw ConfigurationError("must be at least 1s") }
             $0.connectionTimeout = duration
         },
-        value("web.read-header-timeout", "duration", "Time a client has to send a request head (cuts off slow clients).") {
+        value(
+            "web.read-header-timeout", "duration", "Time a client has to send a request head (cuts off slow clients)."
+        ) {
             let duration = try duration($1)
             guard duration >= .seconds(1) else { throw ConfigurationError("must be at least 1s") }
             $0.readHeaderTimeout = duration
@@ -47,7 +51,10 @@ public enum SettingCatalogue {
         value("web.max-concurrent-requests", "count", "Requests answered at once; more get 503 at once.") {
             $0.maximumConcurrentRequests = try integer($1, in: 1...65_536)
         },
-        value("web.config.file", "path", "exporter-toolkit web configuration: TLS, basic auth, headers (re-read on change).") {
+        value(
+            "web.config.file", "path",
+            "exporter-toolkit web configuration: TLS, basic auth, headers (re-read on change)."
+        ) {
             guard !$1.isEmpty else { throw ConfigurationError("must not be empty") }
             $0.webConfigFile = $1
         },
@@ -69,7 +76,9 @@ public enum SettingCatalogue {
         },
         value("grid.intensity", "g/kWh", "Grid carbon intensity in grams of CO2e per kWh.") {
             let intensity = try number($1)
-            guard intensity >= 0, intensity <= 10_000 else { throw ConfigurationError("must be between 0 and 10000 g/kWh") }
+            guard intensity >= 0, intensity <= 10_000 else {
+                throw ConfigurationError("must be between 0 and 10000 g/kWh")
+            }
             $0.gridGramsPerKilowattHour = intensity
         },
         toggle("collector.rapl", "Read CPU and DRAM energy from RAPL powercap.") { $0.raplEnabled = $1 },
@@ -151,7 +160,9 @@ public enum SettingCatalogue {
     }
 
     static func number(_ text: String) throws(ConfigurationError) -> Double {
-        guard let value = Double(text.trimmingCharacters(in: " ")), value.isFinite else { throw ConfigurationError("not a number") }
+        guard let value = Double(text.trimmingCharacters(in: " ")), value.isFinite else {
+            throw ConfigurationError("not a number")
+        }
         return value
     }
 

@@ -27,7 +27,8 @@ final class SourceWorker: Sendable {
             let began = Clocks.bootSeconds()
             let sample = source.sample()
             let ended = Clocks.bootSeconds()
-            pending.complete(CompletedRead(sample: sample, finishedAtBootSeconds: ended, durationSeconds: ended - began))
+            pending.complete(
+                CompletedRead(sample: sample, finishedAtBootSeconds: ended, durationSeconds: ended - began))
             busy.withLock { $0 = false }
         }
         return pending

@@ -60,7 +60,9 @@ public enum StateFile {
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw .corrupt("not a JSON object")
         }
-        guard object["format"] as? String == PersistedState.formatName else { throw .corrupt("not a footprint state file") }
+        guard object["format"] as? String == PersistedState.formatName else {
+            throw .corrupt("not a footprint state file")
+        }
         guard let version = object["version"] as? Int else { throw .corrupt("no version") }
         guard version == PersistedState.currentVersion else { throw .unsupportedVersion(version) }
         let state: PersistedState

@@ -52,7 +52,9 @@ struct TLSPolicy: Equatable {
         guard let maximum = Self.versions[maximumName] else {
             throw ConfigurationError("unknown max_version \(maximumName.debugDescription) (TLS10, TLS11, TLS12, TLS13)")
         }
-        guard minimum <= maximum else { throw ConfigurationError("min_version \(minimumName) is above max_version \(maximumName)") }
+        guard minimum <= maximum else {
+            throw ConfigurationError("min_version \(minimumName) is above max_version \(maximumName)")
+        }
         var parts = ["NORMAL", "-VERS-ALL"] + (minimum...maximum).map { "+" + Self.gnutlsVersions[$0] }
         if !cipherSuites.isEmpty {
             var kx: [String] = []
@@ -81,7 +83,8 @@ struct TLSPolicy: Equatable {
             var groups: [String] = []
             for name in curves {
                 guard let group = Self.curves[name] else {
-                    throw ConfigurationError("curve \(name.debugDescription) is not supported (CurveP256, CurveP384, CurveP521, X25519)")
+                    throw ConfigurationError(
+                        "curve \(name.debugDescription) is not supported (CurveP256, CurveP384, CurveP521, X25519)")
                 }
                 groups.append("+\(group)")
             }

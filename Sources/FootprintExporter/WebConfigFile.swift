@@ -35,7 +35,9 @@ public enum WebConfigFile {
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            throw fail("malformed YAML: \(String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))")
+            throw fail(
+                "malformed YAML: \(String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))"
+            )
         }
         guard let root else { return .open }
         guard let top = root.mapping else { throw fail("the top level must be a mapping") }
@@ -54,12 +56,18 @@ public enum WebConfigFile {
                     switch innerKey.string ?? "" {
                     case "http2":
                         // Accepted so existing files load; this server speaks HTTP/1.1 only.
-                        guard innerValue.bool != nil else { throw fail("http_server_config.http2 must be true or false") }
+                        guard innerValue.bool != nil else {
+                            throw fail("http_server_config.http2 must be true or false")
+                        }
                     case "headers":
-                        guard let headers = innerValue.mapping else { throw fail("http_server_config.headers must be a mapping") }
+                        guard let headers = innerValue.mapping else {
+                            throw fail("http_server_config.headers must be a mapping")
+                        }
                         for (name, headerValue) in headers {
                             guard let name = name.string, allowedHeaders.contains(name) else {
-                                throw fail("header \((name.string ?? "").debugDescription) may not be set; allowed: \(allowedHeaders.sorted().joined(separator: ", "))")
+                                throw fail(
+                                    "header \((name.string ?? "").debugDescription) may not be set; allowed: \(allowedHeaders.sorted().joined(separator: ", "))"
+                                )
                             }
                             guard let text = headerValue.string, !text.contains("\n"), !text.contains("\r") else {
                                 throw fail("header \(name) needs a single-line value")
@@ -72,13 +80,16 @@ public enum WebConfigFile {
                 }
             case "basic_auth_users":
                 if value.null != nil { continue }
-                guard let users = value.mapping else { throw fail("basic_auth_users must map user names to bcrypt hashes") }
+                guard let users = value.mapping else {
+                    throw fail("basic_auth_users must map user names to bcrypt hashes")
+                }
                 for (user, hash) in users {
                     guard let name = user.string, !name.isEmpty, !name.contains(":") else {
                         throw fail("basic_auth_users: user names must be non-empty and contain no colon")
                     }
                     guard let hash = hash.string, isBcrypt(hash) else {
-                        throw fail("basic_auth_users: the password of \(name.debugDescription) must be a bcrypt hash ($2y$…)")
+                        throw fail(
+                            "basic_auth_users: the password of \(name.debugDescription) must be a bcrypt hash ($2y$…)")
                     }
                     security.basicAuthUsers[name] = hash
                 }

@@ -30,7 +30,8 @@ final class WebConfigWatcher: Sendable {
         guard path != nil else { return }
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(
-            deadline: .now() + .seconds(Self.pollSeconds), repeating: .seconds(Self.pollSeconds), leeway: .milliseconds(500))
+            deadline: .now() + .seconds(Self.pollSeconds), repeating: .seconds(Self.pollSeconds),
+            leeway: .milliseconds(500))
         timer.setEventHandler { [weak self] in self?.checkNow() }
         state.withLock {
             $0.applied = applied
@@ -73,7 +74,8 @@ final class WebConfigWatcher: Sendable {
             logger.info(
                 "web configuration reloaded",
                 metadata: [
-                    "path": "\(path)", "tls": "\(security.tls != nil)", "basic_auth_users": "\(security.basicAuthUsers.count)",
+                    "path": "\(path)", "tls": "\(security.tls != nil)",
+                    "basic_auth_users": "\(security.basicAuthUsers.count)",
                 ])
         } catch {
             let problem = error.message
@@ -82,7 +84,8 @@ final class WebConfigWatcher: Sendable {
                 return state.lastProblem != problem
             }
             if isNew {
-                logger.error("web configuration not reloaded; keeping the one in force", metadata: ["reason": "\(problem)"])
+                logger.error(
+                    "web configuration not reloaded; keeping the one in force", metadata: ["reason": "\(problem)"])
             }
         }
     }

@@ -43,7 +43,8 @@ final class BasicAuthenticator: Sendable {
     static func parse(_ header: String) -> (user: String, password: String)? {
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic",
-            let decoded = Base64.decode(parts[1].trimmingCharacters()), let text = String(validating: decoded, as: UTF8.self),
+            let decoded = Base64.decode(parts[1].trimmingCharacters()),
+            let text = String(validating: decoded, as: UTF8.self),
             let colon = text.firstIndex(of: ":"),
             !decoded.contains(0)  // crypt_r would stop at a NUL and ignore the rest of the password
         else { return nil }

@@ -117,7 +117,9 @@ public final class HTTPServer: Sendable {
         } catch {
             // Keep serving with what worked before.
             if let fallback = try? startInstance(security: old, listenSocket: socket) {
-                state.withLock { $0.current = fallback; $0.draining.append(current) }
+                state.withLock {
+                    $0.current = fallback; $0.draining.append(current)
+                }
                 drainInBackground(current)
             }
             throw error
@@ -160,15 +162,18 @@ public final class HTTPServer: Sendable {
         if let tls = security.tls {
             flags |= MHD_USE_TLS.rawValue
             tlsOptions.append(MHD_OptionItem(option: .HTTPS_MEM_KEY, value: 0, ptr_value: strings.add(tls.keyPEM)))
-            tlsOptions.append(MHD_OptionItem(option: .HTTPS_MEM_CERT, value: 0, ptr_value: strings.add(tls.certificatePEM)))
+            tlsOptions.append(
+                MHD_OptionItem(option: .HTTPS_MEM_CERT, value: 0, ptr_value: strings.add(tls.certificatePEM)))
             if let ca = tls.clientCAPEM, tls.clientAuthentication != .noClientCert {
                 tlsOptions.append(MHD_OptionItem(option: .HTTPS_MEM_TRUST, value: 0, ptr_value: strings.add(ca)))
             }
-            tlsOptions.append(MHD_OptionItem(option: .HTTPS_PRIORITIES, value: 0, ptr_value: strings.add(tls.priorities)))
+            tlsOptions.append(
+                MHD_OptionItem(option: .HTTPS_PRIORITIES, value: 0, ptr_value: strings.add(tls.priorities)))
         }
         // Resolve before retaining the context, so a bad host leaks nothing.
         let addresses =
-            listenSocket == nil ? try configuration.address.host.map { host throws(HTTPServerError) in
+            listenSocket == nil
+            ? try configuration.address.host.map { host throws(HTTPServerError) in
                 try Self.resolve(host: host, port: configuration.address.port)
             } : nil
         let retained = Unmanaged.passRetained(context)
@@ -182,7 +187,8 @@ public final class HTTPServer: Sendable {
                 let isIPv6 = storage.ss_family == sa_family_t(AF_INET6)
                 started = withUnsafeMutablePointer(to: &storage) { pointer in
                     startDaemon(
-                        flags: flags | (isIPv6 ? MHD_USE_IPv6.rawValue : 0), socketAddress: UnsafeMutableRawPointer(pointer),
+                        flags: flags | (isIPv6 ? MHD_USE_IPv6.rawValue : 0),
+                        socketAddress: UnsafeMutableRawPointer(pointer),
                         listenSocket: nil, extra: tlsOptions, context: retained)
                 }
                 if started != nil { break }
@@ -202,7 +208,9 @@ public final class HTTPServer: Sendable {
         guard let started else {
             retained.release()
             strings.free()
-            if security.tls != nil && listenSocket != nil { throw .invalidTLS("libmicrohttpd refused the TLS settings") }
+            if security.tls != nil && listenSocket != nil {
+                throw .invalidTLS("libmicrohttpd refused the TLS settings")
+            }
             throw .cannotListen(configuration.address, errno: lastErrno == 0 ? EADDRINUSE : lastErrno)
         }
         return DaemonInstance(daemon: started, context: retained, strings: strings)
@@ -214,12 +222,15 @@ public final class HTTPServer: Sendable {
     ) -> OpaquePointer? {
         var options: [MHD_OptionItem] = [
             MHD_OptionItem(option: .CONNECTION_LIMIT, value: configuration.maximumConnections, ptr_value: nil),
-            MHD_OptionItem(option: .PER_IP_CONNECTION_LIMIT, value: configuration.maximumConnectionsPerIP, ptr_value: nil),
+            MHD_OptionItem(
+                option: .PER_IP_CONNECTION_LIMIT, value: configuration.maximumConnectionsPerIP, ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.connectionTimeoutSeconds, ptr_value: nil),
-            MHD_OptionItem(option: .CONNECTION_MEMORY_LIMIT, value: configuration.connectionMemoryLimitBytes, ptr_value: nil),
+            MHD_OptionItem(
+                option: .CONNECTION_MEMORY_LIMIT, value: configuration.connectionMemoryLimitBytes, ptr_value: nil),
             MHD_OptionItem(option: .THREAD_POOL_SIZE, value: max(1, configuration.threads), ptr_value: nil),
             MHD_OptionItem(
-                option: .NOTIFY_COMPLETED, value: unsafeBitCast(requestCompleted as MHD_RequestCompletedCallback, to: Int.self),
+                option: .NOTIFY_COMPLETED,
+                value: unsafeBitCast(requestCompleted as MHD_RequestCompletedCallback, to: Int.self),
                 ptr_value: context.toOpaque()),
             MHD_OptionItem(
                 option: .NOTIFY_CONNECTION,
@@ -235,7 +246,8 @@ public final class HTTPServer: Sendable {
         options += extra
         options.append(MHD_OptionItem(option: .END, value: 0, ptr_value: nil))
         return options.withUnsafeMutableBufferPointer { buffer in
-            footprint_mhd_start(flags, configuration.address.port, accessHandler, context.toOpaque(), buffer.baseAddress)
+            footprint_mhd_start(
+                flags, configuration.address.port, accessHandler, context.toOpaque(), buffer.baseAddress)
         }
     }
 
@@ -297,7 +309,8 @@ public final class HTTPServer: Sendable {
             {
                 var storage = sockaddr_storage()
                 withUnsafeMutableBytes(of: &storage) { target in
-                    target.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(entry.pointee.ai_addrlen)))
+                    target.copyMemory(
+                        from: UnsafeRawBufferPointer(start: address, count: Int(entry.pointee.ai_addrlen)))
                 }
                 addresses.append(storage)
             }
@@ -409,7 +422,10 @@ final class ConnectionRegistry: Sendable {
     private let records = Mutex<[UInt: Record]>([:])
 
     func opened(_ connection: OpaquePointer, socket: Int32) {
-        records.withLock { $0[UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(connection)))] = Record(socket: socket, waitingSince: Self.now()) }
+        records.withLock {
+            $0[UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(connection)))] = Record(
+                socket: socket, waitingSince: Self.now())
+        }
     }
 
     func closed(_ connection: OpaquePointer) {
@@ -512,7 +528,9 @@ private func accessHandler(
         return .YES
     }
     if connectionContext?.pointee == UnsafeMutableRawPointer(bitPattern: 2) {
-        return queue(.text(503, "too many concurrent requests\n", headers: [("Retry-After", "1")]), on: connection, extraHeaders: [:])
+        return queue(
+            .text(503, "too many concurrent requests\n", headers: [("Retry-After", "1")]), on: connection,
+            extraHeaders: [:])
     }
     let policy = context.currentPolicy
     if let tls = policy.security.tls, tls.clientAuthentication != .noClientCert {
@@ -521,7 +539,9 @@ private func accessHandler(
             (status == 1 && tls.clientAuthentication.requiresCertificate)
             || (status == 2 && tls.clientAuthentication.verifiesCertificate)
         if refused {
-            return queue(.text(403, "a valid client certificate is required\n"), on: connection, extraHeaders: policy.security.headers)
+            return queue(
+                .text(403, "a valid client certificate is required\n"), on: connection,
+                extraHeaders: policy.security.headers)
         }
     }
     if let authenticator = policy.authenticator {
@@ -538,9 +558,11 @@ private func accessHandler(
     return queue(response, on: connection, extraHeaders: policy.security.headers)
 }
 
-private func queue(_ response: HTTPResponse, on connection: OpaquePointer, extraHeaders: [String: String]) -> MHD_Result {
+private func queue(_ response: HTTPResponse, on connection: OpaquePointer, extraHeaders: [String: String]) -> MHD_Result
+{
     let created = response.body.withUnsafeBytes { bytes in
-        MHD_create_response_from_buffer(bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
+        MHD_create_response_from_buffer(
+            bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
     }
     guard let created else { return .NO }
     defer { MHD_destroy_response(created) }
@@ -554,7 +576,8 @@ private func queue(_ response: HTTPResponse, on connection: OpaquePointer, extra
 }
 
 private func requestCompleted(
-    cls: UnsafeMutableRawPointer?, connection: OpaquePointer?, connectionContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    cls: UnsafeMutableRawPointer?, connection: OpaquePointer?,
+    connectionContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     code: MHD_RequestTerminationCode
 ) {
     guard let cls, let connection, connectionContext?.pointee != nil else { return }
@@ -565,7 +588,8 @@ private func requestCompleted(
 }
 
 private func connectionNotified(
-    cls: UnsafeMutableRawPointer?, connection: OpaquePointer?, socketContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    cls: UnsafeMutableRawPointer?, connection: OpaquePointer?,
+    socketContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     code: MHD_ConnectionNotificationCode
 ) {
     guard let cls, let connection else { return }

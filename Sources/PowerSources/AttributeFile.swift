@@ -20,7 +20,8 @@ public enum AttributeFile {
     {
         let bytes = try readBytes(path, maximumBytes: maximumBytes)
         var end = bytes.count
-        while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 || bytes[end - 1] == 0 {
+        while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 || bytes[end - 1] == 0
+        {
             end -= 1
         }
         return String(decoding: bytes[0..<end], as: UTF8.self)

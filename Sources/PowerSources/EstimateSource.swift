@@ -77,7 +77,8 @@ public final class EstimateSource: PowerSource, @unchecked Sendable {
                 throw SourceError.garbled(path: meminfoPath, value: String(text.prefix(32)))
             }
             readings.append(
-                DomainReading(id: Self.dramID, measurement: .averagePower(watts: coefficients.dramWatts(memoryBytes: bytes))))
+                DomainReading(
+                    id: Self.dramID, measurement: .averagePower(watts: coefficients.dramWatts(memoryBytes: bytes))))
         } catch {
             failures.append(ReadFailure(domain: Self.dramID, error: error))
         }

@@ -39,7 +39,8 @@ public final class HwmonSource: PowerSource, @unchecked Sendable {
             needsDiscovery = false
             let present = Set(gpus.map(\.id))
             for (id, gpu) in knownGPUs.sorted(by: { $0.key < $1.key }) where !present.contains(id) {
-                failures.append(ReadFailure(domain: id, error: .notFound(path: sysfs.resolve("class/hwmon/\(gpu.directory)"))))
+                failures.append(
+                    ReadFailure(domain: id, error: .notFound(path: sysfs.resolve("class/hwmon/\(gpu.directory)"))))
             }
         }
         if knownGPUs.isEmpty {
@@ -52,14 +53,18 @@ public final class HwmonSource: PowerSource, @unchecked Sendable {
             do throws(SourceError) {
                 if gpu.driver == "amdgpu" {
                     // Some amdgpu generations name it power1_input; the unit is µW either way.
-                    let path = AttributeFile.exists("\(base)/power1_average") ? "\(base)/power1_average" : "\(base)/power1_input"
+                    let path =
+                        AttributeFile.exists("\(base)/power1_average")
+                        ? "\(base)/power1_average" : "\(base)/power1_input"
                     let microwatts = try AttributeFile.readUnsigned(path)
-                    readings.append(DomainReading(id: gpu.id, measurement: .averagePower(watts: Double(microwatts) / 1e6)))
+                    readings.append(
+                        DomainReading(id: gpu.id, measurement: .averagePower(watts: Double(microwatts) / 1e6)))
                 } else {
                     // The drivers accumulate the hardware's 32-bit counter into 64 bits: it does not wrap.
                     let microjoules = try AttributeFile.readUnsigned("\(base)/energy1_input")
                     readings.append(
-                        DomainReading(id: gpu.id, measurement: .energyCounter(microjoules: microjoules, wrapMicrojoules: nil)))
+                        DomainReading(
+                            id: gpu.id, measurement: .energyCounter(microjoules: microjoules, wrapMicrojoules: nil)))
                 }
             } catch {
                 failures.append(ReadFailure(domain: gpu.id, error: error))
@@ -95,7 +100,8 @@ public final class HwmonSource: PowerSource, @unchecked Sendable {
         for item in found {
             let index = nextIndex[item.driver, default: 0]
             nextIndex[item.driver] = index + 1
-            gpus.append(HwmonGPU(directory: item.directory, driver: item.driver, device: String(index), pciAddress: item.pci))
+            gpus.append(
+                HwmonGPU(directory: item.directory, driver: item.driver, device: String(index), pciAddress: item.pci))
         }
         return gpus
     }

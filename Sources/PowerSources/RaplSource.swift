@@ -71,7 +71,8 @@ public final class RaplSource: PowerSource, @unchecked Sendable {
                 readings.append(
                     DomainReading(
                         id: zone.id,
-                        measurement: .energyCounter(microjoules: microjoules, wrapMicrojoules: zone.maxEnergyRangeMicrojoules),
+                        measurement: .energyCounter(
+                            microjoules: microjoules, wrapMicrojoules: zone.maxEnergyRangeMicrojoules),
                         maximumPlausibleWatts: plausibleCeiling(for: zone)))
             } catch {
                 failures.append(ReadFailure(domain: zone.id, error: error))

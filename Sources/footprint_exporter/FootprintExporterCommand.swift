@@ -120,7 +120,8 @@ struct FootprintExporterCommand: AsyncParsableCommand {
         logger.info(
             "listening",
             metadata: [
-                "address": "\(configuration.listenAddress.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? ""):\(exporter.server.boundPort)",
+                "address":
+                    "\(configuration.listenAddress.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? ""):\(exporter.server.boundPort)",
                 "telemetry_path": "\(configuration.telemetryPath)",
                 "sample_interval": "\(PrometheusDuration.format(configuration.sampleInterval))",
                 "pue": "\(configuration.pue)", "grid_intensity": "\(configuration.gridGramsPerKilowattHour)",

@@ -5,7 +5,8 @@ final class CounterDeltaTests: XCTestCase {
     private let intelRange: UInt64 = 262_143_328_850
 
     func testFirstReadingIsTheBaseline() {
-        let step = CounterDelta.step(previous: nil, current: 123_456, wrap: intelRange, elapsedSeconds: 1, ceilingWatts: 300)
+        let step = CounterDelta.step(
+            previous: nil, current: 123_456, wrap: intelRange, elapsedSeconds: 1, ceilingWatts: 300)
         XCTAssertEqual(step, .baseline)
         XCTAssertEqual(step.microjoules, 0)
     }
@@ -89,14 +90,16 @@ final class CounterDeltaTests: XCTestCase {
 
     func testForwardDeltaAtTheCeilingIsKept() {
         XCTAssertEqual(
-            CounterDelta.step(previous: 0, current: 300_000_000, wrap: intelRange, elapsedSeconds: 1, ceilingWatts: 300),
+            CounterDelta.step(
+                previous: 0, current: 300_000_000, wrap: intelRange, elapsedSeconds: 1, ceilingWatts: 300),
             .advanced(microjoules: 300_000_000))
     }
 
     func testCeilingScalesWithElapsedTime() {
         // 500 J over 2 s is 250 W: plausible under 300 W.
         XCTAssertEqual(
-            CounterDelta.step(previous: 0, current: 500_000_000, wrap: intelRange, elapsedSeconds: 2, ceilingWatts: 300),
+            CounterDelta.step(
+                previous: 0, current: 500_000_000, wrap: intelRange, elapsedSeconds: 2, ceilingWatts: 300),
             .advanced(microjoules: 500_000_000))
     }
 
@@ -121,7 +124,8 @@ final class CounterDeltaTests: XCTestCase {
         // 600 J over an hour is below 0.2 W, and at 0.2 W the 1000 J range takes 5000 s: exactly one wrap fits.
         let wrap: UInt64 = 1_000_000_000
         XCTAssertEqual(
-            CounterDelta.step(previous: 600_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3600, ceilingWatts: 0.2),
+            CounterDelta.step(
+                previous: 600_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3600, ceilingWatts: 0.2),
             .wrapped(microjoules: 600_000_000))
     }
 
@@ -129,13 +133,16 @@ final class CounterDeltaTests: XCTestCase {
         // At 300 W the 1000 J range takes 3.3 s; after an hour any number of wraps may hide in the delta.
         let wrap: UInt64 = 1_000_000_000
         XCTAssertEqual(
-            CounterDelta.step(previous: 600_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3600, ceilingWatts: 300),
+            CounterDelta.step(
+                previous: 600_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3600, ceilingWatts: 300),
             .reset)
         XCTAssertEqual(
-            CounterDelta.step(previous: 100_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3600, ceilingWatts: 300),
+            CounterDelta.step(
+                previous: 100_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3600, ceilingWatts: 300),
             .reset, "even a forward move: it may be a move plus whole wraps")
         XCTAssertEqual(
-            CounterDelta.step(previous: 100_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3, ceilingWatts: 300),
+            CounterDelta.step(
+                previous: 100_000_000, current: 200_000_000, wrap: wrap, elapsedSeconds: 3, ceilingWatts: 300),
             .advanced(microjoules: 100_000_000))
     }
 }

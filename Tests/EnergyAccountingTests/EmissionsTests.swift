@@ -22,7 +22,8 @@ final class EmissionsTests: XCTestCase {
         XCTAssertEqual(itJoules / Emissions.joulesPerKilowattHour, 127.3, accuracy: 0.05)
         let facility = Emissions.facilityJoules(itJoules: itJoules, pue: Emissions.defaultPUE)
         XCTAssertEqual(facility / Emissions.joulesPerKilowattHour, 201.1, accuracy: 0.05)
-        let grams = Emissions.co2eGrams(facilityJoules: facility, gramsPerKilowattHour: Emissions.defaultGramsPerKilowattHour)
+        let grams = Emissions.co2eGrams(
+            facilityJoules: facility, gramsPerKilowattHour: Emissions.defaultGramsPerKilowattHour)
         XCTAssertEqual(grams / 1000, 87.0, accuracy: 0.1)
         XCTAssertEqual(grams / Emissions.gramsPerPound, 192, accuracy: 1)
     }

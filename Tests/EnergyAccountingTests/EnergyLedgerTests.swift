@@ -87,8 +87,10 @@ final class EnergyLedgerTests: XCTestCase {
         let estimatePackage = key("estimate", "package"), estimateDRAM = key("estimate", "dram")
         let raplPackage = key("rapl", "package")
 
-        ledger.record([power(estimatePackage, 10, at: 0), power(estimateDRAM, 2, at: 0)], pue: 1, gramsPerKilowattHour: 0)
-        ledger.record([power(estimatePackage, 10, at: 1), power(estimateDRAM, 2, at: 1)], pue: 1, gramsPerKilowattHour: 0)
+        ledger.record(
+            [power(estimatePackage, 10, at: 0), power(estimateDRAM, 2, at: 0)], pue: 1, gramsPerKilowattHour: 0)
+        ledger.record(
+            [power(estimatePackage, 10, at: 1), power(estimateDRAM, 2, at: 1)], pue: 1, gramsPerKilowattHour: 0)
         XCTAssertEqual(itJoules(ledger, .cpu), 10, accuracy: 1e-9)
         XCTAssertEqual(itJoules(ledger, .dram), 2, accuracy: 1e-9)
         XCTAssertEqual(ledger.watts(of: .cpu), 10)
@@ -100,7 +102,10 @@ final class EnergyLedgerTests: XCTestCase {
             pue: 1, gramsPerKilowattHour: 0)
         XCTAssertEqual(ledger.measuredComponents, [.cpu])
         ledger.record(
-            [counter(raplPackage, 51_000_000, at: 3), power(estimatePackage, 10, at: 3), power(estimateDRAM, 2, at: 3)],
+            [
+                counter(raplPackage, 51_000_000, at: 3), power(estimatePackage, 10, at: 3),
+                power(estimateDRAM, 2, at: 3),
+            ],
             pue: 1, gramsPerKilowattHour: 0)
         XCTAssertEqual(itJoules(ledger, .cpu), 10 + 50, accuracy: 1e-9, "no double count of the estimate")
         XCTAssertEqual(itJoules(ledger, .dram), 2 + 2 + 2, accuracy: 1e-9)
@@ -120,7 +125,8 @@ final class EnergyLedgerTests: XCTestCase {
         let estimateDRAM = key("estimate", "dram"), raplDRAM = key("rapl", "dram")
         // The estimate comes first in the list; the measurement in the same record still wins.
         ledger.record([power(estimateDRAM, 5, at: 0), counter(raplDRAM, 0, at: 0)], pue: 1, gramsPerKilowattHour: 0)
-        ledger.record([power(estimateDRAM, 5, at: 1), counter(raplDRAM, 3_000_000, at: 1)], pue: 1, gramsPerKilowattHour: 0)
+        ledger.record(
+            [power(estimateDRAM, 5, at: 1), counter(raplDRAM, 3_000_000, at: 1)], pue: 1, gramsPerKilowattHour: 0)
         XCTAssertEqual(itJoules(ledger, .dram), 3)
         XCTAssertEqual(ledger.watts(of: .dram), 3)
     }
@@ -164,7 +170,9 @@ final class EnergyLedgerTests: XCTestCase {
         ledger.record([counter(package0, 0, at: 0), counter(package1, 0, at: 0)], pue: 1, gramsPerKilowattHour: 0)
         // package1 failed at t = 1.
         ledger.record([counter(package0, 10_000_000, at: 1)], pue: 1, gramsPerKilowattHour: 0)
-        ledger.record([counter(package0, 20_000_000, at: 2), counter(package1, 30_000_000, at: 2)], pue: 1, gramsPerKilowattHour: 0)
+        ledger.record(
+            [counter(package0, 20_000_000, at: 2), counter(package1, 30_000_000, at: 2)], pue: 1,
+            gramsPerKilowattHour: 0)
         XCTAssertEqual(ledger.domains[package1]?.joules, 30)
         XCTAssertEqual(itJoules(ledger, .cpu), 50)
         XCTAssertEqual(ledger.watts(of: .cpu), 10 + 15)
@@ -173,7 +181,8 @@ final class EnergyLedgerTests: XCTestCase {
     func testRecordReturnsEachDomainsStep() {
         var ledger = EnergyLedger()
         let package = key("rapl", "package")
-        XCTAssertEqual(ledger.record([counter(package, 100, at: 0)], pue: 1, gramsPerKilowattHour: 0)[package], .baseline)
+        XCTAssertEqual(
+            ledger.record([counter(package, 100, at: 0)], pue: 1, gramsPerKilowattHour: 0)[package], .baseline)
         XCTAssertEqual(
             ledger.record([counter(package, 300, at: 1)], pue: 1, gramsPerKilowattHour: 0)[package],
             .advanced(microjoules: 200))

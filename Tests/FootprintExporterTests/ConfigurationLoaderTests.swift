@@ -346,7 +346,8 @@ final class ConfigurationLoaderTests: XCTestCase {
 
     func testBudgetUnknownKeyIsRejected() throws {
         try assertFileRejected(
-            "budgets:\n  - name: daily\n    window: 24h\n    grams: 5\n    limit: 3\n", mentioning: ["limit", "budgets[0]"])
+            "budgets:\n  - name: daily\n    window: 24h\n    grams: 5\n    limit: 3\n",
+            mentioning: ["limit", "budgets[0]"])
     }
 
     func testBudgetNeedsAName() throws {
@@ -364,14 +365,18 @@ final class ConfigurationLoaderTests: XCTestCase {
     }
 
     func testBudgetGramsMustBePositive() throws {
-        try assertFileRejected("budgets:\n  - name: d\n    window: 1d\n    grams: 0\n", mentioning: ["budgets[0]", "grams"])
-        try assertFileRejected("budgets:\n  - name: d\n    window: 1d\n    grams: -5\n", mentioning: ["budgets[0]", "grams"])
-        try assertFileRejected("budgets:\n  - name: d\n    window: 1d\n    grams: lots\n", mentioning: ["budgets[0]", "grams"])
+        try assertFileRejected(
+            "budgets:\n  - name: d\n    window: 1d\n    grams: 0\n", mentioning: ["budgets[0]", "grams"])
+        try assertFileRejected(
+            "budgets:\n  - name: d\n    window: 1d\n    grams: -5\n", mentioning: ["budgets[0]", "grams"])
+        try assertFileRejected(
+            "budgets:\n  - name: d\n    window: 1d\n    grams: lots\n", mentioning: ["budgets[0]", "grams"])
     }
 
     func testSecondBudgetErrorNamesItsPosition() throws {
         try assertFileRejected(
-            "budgets:\n  - name: a\n    window: 1d\n    grams: 5\n  - name: b\n    window: 1d\n", mentioning: ["budgets[1]"])
+            "budgets:\n  - name: a\n    window: 1d\n    grams: 5\n  - name: b\n    window: 1d\n",
+            mentioning: ["budgets[1]"])
     }
 
     func testDuplicateBudgetIsRejected() throws {

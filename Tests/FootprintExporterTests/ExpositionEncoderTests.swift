@@ -47,7 +47,8 @@ final class ExpositionEncoderTests: XCTestCase {
 
     func testSamplesAreSortedWithNumericDevices() {
         let labels = ["source", "domain", "device"]
-        let samples = ["10", "2", "1", "0", "9", "11"].map { MetricSample(["nvml", "gpu", $0], 1) }
+        let samples =
+            ["10", "2", "1", "0", "9", "11"].map { MetricSample(["nvml", "gpu", $0], 1) }
             + [MetricSample(["estimate", "package", "0"], 1), MetricSample(["rapl", "dram", "1"], 1)]
         let text = encode([(family("p", labels: labels), samples)])
         let devices = text.split(separator: "\n").filter { $0.hasPrefix("p{") }.map { String($0) }

@@ -25,7 +25,9 @@ final class MetricCatalogueTests: XCTestCase {
 
     func testNamesAndLabelsAreValidPrometheusIdentifiers() {
         func valid(_ text: String) -> Bool {
-            guard let first = text.unicodeScalars.first, first == "_" || ("a"..."z").contains(first) else { return false }
+            guard let first = text.unicodeScalars.first, first == "_" || ("a"..."z").contains(first) else {
+                return false
+            }
             return text.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
         }
         for family in MetricCatalogue.all {

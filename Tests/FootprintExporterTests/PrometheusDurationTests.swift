@@ -54,7 +54,9 @@ final class PrometheusDurationTests: XCTestCase {
     }
 
     func testFormatThenParseRoundTrips() {
-        for milliseconds: Int64 in [1, 100, 999, 1000, 61_000, 3_600_000, 5_400_000, 86_400_000, 864_000_000, 31_536_000_000, 33_000_000_123] {
+        for milliseconds: Int64 in [
+            1, 100, 999, 1000, 61_000, 3_600_000, 5_400_000, 86_400_000, 864_000_000, 31_536_000_000, 33_000_000_123,
+        ] {
             let duration = Duration.milliseconds(milliseconds)
             let text = PrometheusDuration.format(duration)
             XCTAssertEqual(PrometheusDuration.parse(text), duration, text)

@@ -55,7 +55,9 @@ final class SamplerTests: XCTestCase {
     }
 
     private func raplSample(package: UInt64, dram: UInt64) -> SourceSample {
-        SourceSample(readings: [counter(.package, "0", package), counter(.dram, "0", dram), counter(.core, "0", package / 2)])
+        SourceSample(readings: [
+            counter(.package, "0", package), counter(.dram, "0", dram), counter(.core, "0", package / 2),
+        ])
     }
 
     private func estimateSample(cpuWatts: Double = 3, dramWatts: Double = 1) -> SourceSample {
@@ -66,11 +68,13 @@ final class SamplerTests: XCTestCase {
     }
 
     private func makeSampler(
-        hardware: [any PowerSource], estimate: (any PowerSource)?, logger: Logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        hardware: [any PowerSource], estimate: (any PowerSource)?,
+        logger: Logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
     ) -> (Sampler, SnapshotStore) {
         let store = SnapshotStore()
         let sampler = Sampler(
-            hardwareSources: hardware, estimateSource: estimate, interval: .seconds(1), settings: settings, store: store,
+            hardwareSources: hardware, estimateSource: estimate, interval: .seconds(1), settings: settings,
+            store: store,
             logger: logger)
         return (sampler, store)
     }
@@ -99,18 +103,23 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(value(store, #"footprint_energy_joules_total{component="dram"}"#), 10)
         XCTAssertEqual(value(store, #"footprint_energy_joules_total{component="gpu"}"#), 0)
         XCTAssertEqual(
-            try XCTUnwrap(value(store, #"footprint_facility_energy_joules_total{component="cpu"}"#)), 158, accuracy: 1e-9)
+            try XCTUnwrap(value(store, #"footprint_facility_energy_joules_total{component="cpu"}"#)), 158,
+            accuracy: 1e-9)
         XCTAssertEqual(
             try XCTUnwrap(value(store, #"footprint_co2e_grams_total{component="cpu"}"#)), 158 * 432.7 / 3.6e6,
             accuracy: 1e-12)
-        XCTAssertEqual(value(store, #"footprint_domain_energy_joules_total{source="rapl",domain="package",device="0"}"#), 100)
-        XCTAssertEqual(value(store, #"footprint_domain_energy_joules_total{source="rapl",domain="core",device="0"}"#), 50)
+        XCTAssertEqual(
+            value(store, #"footprint_domain_energy_joules_total{source="rapl",domain="package",device="0"}"#), 100)
+        XCTAssertEqual(
+            value(store, #"footprint_domain_energy_joules_total{source="rapl",domain="core",device="0"}"#), 50)
         XCTAssertEqual(value(store, #"footprint_source_up{source="rapl"}"#), 1)
         XCTAssertEqual(value(store, #"footprint_sample_errors_total{source="rapl"}"#), 0)
         XCTAssertEqual(value(store, "footprint_pue"), 1.58)
         XCTAssertEqual(value(store, "footprint_grid_intensity_grams_per_kwh"), 432.7)
         XCTAssertNotNil(value(store, "footprint_last_sample_timestamp_seconds"))
-        XCTAssertEqual(value(store, #"footprint_build_info{version="\#(BuildInfo.version)",revision="\#(BuildInfo.revision)"}"#), 1)
+        XCTAssertEqual(
+            value(store, #"footprint_build_info{version="\#(BuildInfo.version)",revision="\#(BuildInfo.revision)"}"#), 1
+        )
         XCTAssertEqual(estimate.calls, 0, "RAPL covers cpu and dram, so the estimate is never read")
         XCTAssertNil(value(store, #"footprint_source_up{source="estimate"}"#))
     }
@@ -192,12 +201,14 @@ final class SamplerTests: XCTestCase {
         sampler.sampleOnce()
         XCTAssertEqual(value(store, #"footprint_source_up{source="rapl"}"#), 1)
         XCTAssertEqual(value(store, #"footprint_sample_errors_total{source="rapl"}"#), 1)
-        XCTAssertEqual(value(store, #"footprint_energy_joules_total{component="cpu"}"#), 30, "nothing lost across the failure")
+        XCTAssertEqual(
+            value(store, #"footprint_energy_joules_total{component="cpu"}"#), 30, "nothing lost across the failure")
         XCTAssertEqual(value(store, #"footprint_energy_joules_total{component="dram"}"#), 6)
     }
 
     func testExpositionIsWellFormed() throws {
-        let rapl = ScriptedSource(name: "rapl", [raplSample(package: 0, dram: 0), raplSample(package: 1_000_000, dram: 1_000_000)])
+        let rapl = ScriptedSource(
+            name: "rapl", [raplSample(package: 0, dram: 0), raplSample(package: 1_000_000, dram: 1_000_000)])
         let (sampler, store) = makeSampler(hardware: [rapl], estimate: nil)
         sampler.sampleOnce()
         sampler.sampleOnce()

@@ -1,8 +1,9 @@
+import MetricsServer
+import XCTest
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import MetricsServer
-import XCTest
 
 final class HTTPServerTests: XCTestCase {
     private static let metricsBody = "# HELP x_total A test counter.\n# TYPE x_total counter\nx_total 42\n"
@@ -18,7 +19,8 @@ final class HTTPServerTests: XCTestCase {
     private func makeServer(_ address: String = "127.0.0.1:0") throws -> HTTPServer {
         let router = Router(routes: [
             "/metrics": {
-                HTTPResponse(status: 200, headers: [("Content-Type", Self.contentType)], body: Array(Self.metricsBody.utf8))
+                HTTPResponse(
+                    status: 200, headers: [("Content-Type", Self.contentType)], body: Array(Self.metricsBody.utf8))
             },
             "/-/healthy": { .text(200, "Healthy\n") },
         ])

@@ -95,7 +95,10 @@ enum RawHTTPClient {
 
     static func parse(_ bytes: [UInt8]) throws(Failure) -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
-        guard let end = (0...max(bytes.count - 4, 0)).first(where: { bytes.count >= 4 && Array(bytes[$0..<$0 + 4]) == separator })
+        guard
+            let end = (0...max(bytes.count - 4, 0)).first(where: {
+                bytes.count >= 4 && Array(bytes[$0..<$0 + 4]) == separator
+            })
         else { throw .malformed("no end of headers in \(bytes.count) bytes") }
         let head = String(decoding: bytes[0..<end], as: UTF8.self)
         var lines = head.components(separatedBy: "\r\n")

@@ -58,10 +58,12 @@ final class RouterTests: XCTestCase {
     func testRouteIsEvaluatedForEveryRequest() {
         final class Counter: @unchecked Sendable { var calls = 0 }
         let counter = Counter()
-        let router = Router(routes: ["/x": {
-            counter.calls += 1
-            return .text(200, "\(counter.calls)")
-        }])
+        let router = Router(routes: [
+            "/x": {
+                counter.calls += 1
+                return .text(200, "\(counter.calls)")
+            }
+        ])
         XCTAssertEqual(router.respond(to: HTTPRequest(method: "GET", path: "/x")).body, Array("1".utf8))
         XCTAssertEqual(router.respond(to: HTTPRequest(method: "GET", path: "/x")).body, Array("2".utf8))
     }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import XCTest
 
 @testable import PowerSources
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 final class AttributeFileTests: XCTestCase {
     private var tree: FixtureTree!

@@ -6,7 +6,8 @@ final class DomainReadingTests: XCTestCase {
         let ids = ["10", "2", "1", "0"].map { DomainID(source: "nvml", domain: .gpu, device: $0) }
         XCTAssertEqual(ids.sorted().map(\.device), ["0", "1", "2", "10"])
         XCTAssertLessThan(
-            DomainID(source: "rapl", domain: .dram, device: "9"), DomainID(source: "rapl", domain: .package, device: "0"))
+            DomainID(source: "rapl", domain: .dram, device: "9"),
+            DomainID(source: "rapl", domain: .package, device: "0"))
         XCTAssertEqual(DomainID(source: "rapl", domain: .package, device: "1").description, "rapl/package/1")
     }
 
@@ -27,7 +28,8 @@ final class DomainReadingTests: XCTestCase {
 
     func testErrorKindsAreDistinctTokens() {
         let errors: [SourceError] = [
-            .permissionDenied(path: "p"), .notFound(path: "p"), .garbled(path: "p", value: "v"), .io(path: "p", errno: 5),
+            .permissionDenied(path: "p"), .notFound(path: "p"), .garbled(path: "p", value: "v"),
+            .io(path: "p", errno: 5),
             .timedOut, .unavailable("r"), .device("d"),
         ]
         XCTAssertEqual(

@@ -100,7 +100,8 @@ final class EstimateSourceTests: XCTestCase {
     func testCustomCoefficients() throws {
         try writeStat(busy: 0, idle: 0, cpus: 2)
         try writeMeminfo(kibibytes: 2 * 1024 * 1024)
-        let coefficients = EstimateCoefficients(cpuMinimumWattsPerVCPU: 1, cpuMaximumWattsPerVCPU: 5, dramWattsPerGiB: 0.5)
+        let coefficients = EstimateCoefficients(
+            cpuMinimumWattsPerVCPU: 1, cpuMaximumWattsPerVCPU: 5, dramWattsPerGiB: 0.5)
         let source = EstimateSource(procfs: procfs, coefficients: coefficients)
         let first = source.sample()
         XCTAssertEqual(try XCTUnwrap(watts(first, EstimateSource.packageID)), 2, accuracy: 1e-12)

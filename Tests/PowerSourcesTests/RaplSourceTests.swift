@@ -44,15 +44,23 @@ final class RaplSourceTests: XCTestCase {
     private func writeTwoSocketIntelTree() throws {
         // The control-type directory itself is not a zone.
         try tree.write("class/powercap/intel-rapl/enabled", "1\n")
-        try writeZone("intel-rapl:0", name: "package-0", energy: "1000", range: intelRange, constraintMicrowatts: [150_000_000, 180_000_000])
+        try writeZone(
+            "intel-rapl:0", name: "package-0", energy: "1000", range: intelRange,
+            constraintMicrowatts: [150_000_000, 180_000_000])
         try writeZone("intel-rapl:0:0", name: "core", energy: "2000", range: intelRange, constraintMicrowatts: [0])
         try writeZone("intel-rapl:0:1", name: "uncore", energy: "3000", range: intelRange, constraintMicrowatts: [0])
-        try writeZone("intel-rapl:0:2", name: "dram", energy: "4000", range: dramRange, constraintMicrowatts: [40_000_000])
-        try writeZone("intel-rapl:1", name: "package-1", energy: "5000", range: intelRange, constraintMicrowatts: [150_000_000])
+        try writeZone(
+            "intel-rapl:0:2", name: "dram", energy: "4000", range: dramRange, constraintMicrowatts: [40_000_000])
+        try writeZone(
+            "intel-rapl:1", name: "package-1", energy: "5000", range: intelRange, constraintMicrowatts: [150_000_000])
         try writeZone("intel-rapl:1:0", name: "core", energy: "6000", range: intelRange, constraintMicrowatts: [0])
-        try writeZone("intel-rapl:1:1", name: "dram", energy: "7000", range: dramRange, constraintMicrowatts: [40_000_000])
-        try writeZone("intel-rapl:2", name: "psys", energy: "8000", range: intelRange, constraintMicrowatts: [400_000_000])
-        try writeZone("intel-rapl-mmio:0", name: "package-0", energy: "9999", range: 1_000_000, constraintMicrowatts: [10_000_000])
+        try writeZone(
+            "intel-rapl:1:1", name: "dram", energy: "7000", range: dramRange, constraintMicrowatts: [40_000_000])
+        try writeZone(
+            "intel-rapl:2", name: "psys", energy: "8000", range: intelRange, constraintMicrowatts: [400_000_000])
+        try writeZone(
+            "intel-rapl-mmio:0", name: "package-0", energy: "9999", range: 1_000_000, constraintMicrowatts: [10_000_000]
+        )
     }
 
     private func id(_ domain: Domain, _ device: String) -> DomainID {
@@ -255,7 +263,8 @@ final class RaplSourceTests: XCTestCase {
             XCTAssertFalse(sample.readings.contains { $0.id == id(.dram, "0") }, "round \(round)")
         }
 
-        try writeZone("intel-rapl:0:2", name: "dram", energy: "4242", range: dramRange, constraintMicrowatts: [40_000_000])
+        try writeZone(
+            "intel-rapl:0:2", name: "dram", energy: "4242", range: dramRange, constraintMicrowatts: [40_000_000])
         let sample = source.sample()
         XCTAssertTrue(sample.failures.isEmpty, "\(sample.failures)")
         XCTAssertEqual(sample.readings.count, 8)

@@ -1,5 +1,5 @@
-import FuzzSupport
 import FootprintExporter
+import FuzzSupport
 
 /// Any bytes as a config file: a value or a one-line error, never a crash.
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -1,6 +1,6 @@
-import FuzzSupport
 import FootprintExporter
 import Foundation
+import FuzzSupport
 
 /// Any bytes as a state file: decoded and validated completely, or rejected.
 @_cdecl("LLVMFuzzerTestOneInput")

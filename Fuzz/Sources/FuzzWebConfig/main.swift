@@ -1,5 +1,5 @@
-import FuzzSupport
 import FootprintExporter
+import FuzzSupport
 
 /// Any bytes as a web config file (exporter-toolkit format).
 @_cdecl("LLVMFuzzerTestOneInput")
