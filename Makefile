@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BUILD_FLAGS  ?=
 ARGS         ?=
 PYTHON       ?= python3
-APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev openssl prometheus
+APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev openssl prometheus
 E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration
 # The shipped build: the Swift runtime linked in statically (only the code used is mapped; no dynamic symbol
 # lookups at start), by lld with packed relative relocations. bench/analysis.md measures why: −6.7 MiB RSS, start-up

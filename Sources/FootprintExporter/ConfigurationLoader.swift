@@ -1,4 +1,3 @@
-import Yams
 
 #if canImport(Glibc)
     import Glibc
@@ -39,9 +38,9 @@ public enum ConfigurationLoader {
     public static func apply(fileText text: String, path: String, to configuration: inout ExporterConfiguration)
         throws(ConfigurationError)
     {
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLDocument.compose(text)
         } catch {
             throw ConfigurationError("config file \(path): malformed YAML: \(oneLine(String(describing: error)))")
         }
@@ -49,7 +48,7 @@ public enum ConfigurationLoader {
         guard case .mapping(let mapping) = root else {
             throw ConfigurationError("config file \(path): the top level must be a mapping of settings")
         }
-        var entries: [(key: String, node: Node)] = []
+        var entries: [(key: String, node: YAMLNode)] = []
         try flatten(mapping, prefix: "", into: &entries, path: path)
         for (key, node) in entries {
             if key == "budgets" {
@@ -59,14 +58,14 @@ public enum ConfigurationLoader {
             guard let setting = SettingCatalogue.setting(named: key), key != "config.file" else {
                 throw ConfigurationError("config file \(path): unknown key \(key.debugDescription)")
             }
-            guard case .scalar(let scalar) = node else {
+            guard let scalar = node.string else {
                 throw ConfigurationError("config file \(path): key \(key.debugDescription) must have a single value")
             }
             do {
-                try setting.apply(&configuration, scalar.string)
+                try setting.apply(&configuration, scalar)
             } catch {
                 throw ConfigurationError(
-                    "config file \(path): invalid value \(scalar.string.debugDescription) for \(key): \(error)")
+                    "config file \(path): invalid value \(scalar.debugDescription) for \(key): \(error)")
             }
         }
         try validate(configuration, origin: "config file \(path)")
@@ -85,13 +84,14 @@ public enum ConfigurationLoader {
     /// Nested mappings become dotted keys (`grid: {intensity: 1}` → `grid.intensity`); a key `enabled` stands for its
     /// parent, so `collector: {nvml: {enabled: true, library: …}}` sets both `collector.nvml` and its library.
     private static func flatten(
-        _ mapping: Node.Mapping, prefix: String, into entries: inout [(key: String, node: Node)], path: String
+        _ mapping: [YAMLPair], prefix: String, into entries: inout [(key: String, node: YAMLNode)], path: String
     ) throws(ConfigurationError) {
-        for (keyNode, value) in mapping {
-            guard case .scalar(let keyScalar) = keyNode, !keyScalar.string.isEmpty else {
+        for pair in mapping {
+            let value = pair.value
+            guard let keyText = pair.key.string, !keyText.isEmpty else {
                 throw ConfigurationError("config file \(path): keys must be plain names")
             }
-            let name = keyScalar.string == "enabled" && !prefix.isEmpty ? prefix : join(prefix, keyScalar.string)
+            let name = keyText == "enabled" && !prefix.isEmpty ? prefix : join(prefix, keyText)
             if case .mapping(let nested) = value {
                 try flatten(nested, prefix: name, into: &entries, path: path)
             } else {
@@ -136,7 +136,7 @@ public enum ConfigurationLoader {
 
 /// Parses the `budgets:` list of the config file.
 enum BudgetParser {
-    static func parse(_ node: Node, path: String) throws(ConfigurationError) -> [EmissionBudget] {
+    static func parse(_ node: YAMLNode, path: String) throws(ConfigurationError) -> [EmissionBudget] {
         guard case .sequence(let sequence) = node else {
             throw ConfigurationError("config file \(path): budgets must be a list of {name, window, grams}")
         }
@@ -147,15 +147,15 @@ enum BudgetParser {
                 throw ConfigurationError("config file \(path): \(label) must be a mapping {name, window, grams}")
             }
             var fields: [String: String] = [:]
-            for (keyNode, valueNode) in mapping {
-                guard case .scalar(let key) = keyNode, case .scalar(let value) = valueNode else {
+            for pair in mapping {
+                guard let key = pair.key.string, let value = pair.value.string else {
                     throw ConfigurationError("config file \(path): \(label) must map names to single values")
                 }
-                guard ["name", "window", "grams"].contains(key.string) else {
+                guard ["name", "window", "grams"].contains(key) else {
                     throw ConfigurationError(
-                        "config file \(path): unknown key \(key.string.debugDescription) in \(label)")
+                        "config file \(path): unknown key \(key.debugDescription) in \(label)")
                 }
-                fields[key.string] = value.string
+                fields[key] = value
             }
             guard let name = fields["name"], !name.isEmpty else {
                 throw ConfigurationError("config file \(path): \(label) needs a name")

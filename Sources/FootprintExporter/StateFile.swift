@@ -1,5 +1,9 @@
 import EnergyAccounting
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What the state file holds: the ledger (totals and raw baselines), error counters, and the boot it was written in.
 public struct PersistedState: Codable, Sendable, Equatable {
@@ -57,13 +61,13 @@ public enum StateFile {
     /// Decodes and validates the bytes of a state file; never applies anything half-way.
     public static func decode(_ data: Data) throws(StateFileError) -> PersistedState {
         guard data.count <= maximumBytes else { throw .corrupt("larger than \(maximumBytes) bytes") }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw .corrupt("not a JSON object")
+        struct Header: Decodable {
+            let format: String?
+            let version: Int?
         }
-        guard object["format"] as? String == PersistedState.formatName else {
-            throw .corrupt("not a footprint state file")
-        }
-        guard let version = object["version"] as? Int else { throw .corrupt("no version") }
+        guard let header = try? JSONDecoder().decode(Header.self, from: data) else { throw .corrupt("not a JSON object") }
+        guard header.format == PersistedState.formatName else { throw .corrupt("not a footprint state file") }
+        guard let version = header.version else { throw .corrupt("no version") }
         guard version == PersistedState.currentVersion else { throw .unsupportedVersion(version) }
         let state: PersistedState
         do {
@@ -114,7 +118,7 @@ public enum StateFile {
             unlink(temporary)
             throw .unwritable("rename to \(path): \(reason)")
         }
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = directoryOf(path)
         let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryDescriptor >= 0 {
             fsync(directoryDescriptor)

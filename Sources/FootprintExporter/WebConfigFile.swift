@@ -1,6 +1,5 @@
-import Foundation
+import FoundationEssentials
 import MetricsServer
-import Yams
 
 /// Reads a web configuration file in the exporter-toolkit format, so existing Prometheus setups reuse their files:
 ///
@@ -23,7 +22,7 @@ public enum WebConfigFile {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigurationError("cannot read web config file \(path): \(error.localizedDescription)")
+            throw ConfigurationError("cannot read web config file \(path): \(error)")
         }
         return try parse(text, path: path)
     }
@@ -31,9 +30,9 @@ public enum WebConfigFile {
     /// Parses the YAML `text` of the web configuration file at `path`.
     public static func parse(_ text: String, path: String) throws(ConfigurationError) -> WebSecurity {
         func fail(_ message: String) -> ConfigurationError { ConfigurationError("web config file \(path): \(message)") }
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLDocument.compose(text)
         } catch {
             throw fail(
                 "malformed YAML: \(String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " "))"
@@ -42,7 +41,7 @@ public enum WebConfigFile {
         guard let root else { return .open }
         guard let top = root.mapping else { throw fail("the top level must be a mapping") }
         var security = WebSecurity()
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = directoryOf(path)
         for (keyNode, value) in top {
             let key = keyNode.string ?? ""
             switch key {
@@ -109,10 +108,10 @@ public enum WebConfigFile {
     }
 
     private static func parseTLS(
-        _ node: Node, directory: String, fail: (String) -> ConfigurationError
+        _ node: YAMLNode, directory: String, fail: (String) -> ConfigurationError
     ) throws(ConfigurationError) -> TLSSettings {
         guard let mapping = node.mapping else { throw fail("tls_server_config must be a mapping") }
-        var fields: [String: Node] = [:]
+        var fields: [String: YAMLNode] = [:]
         for (key, value) in mapping {
             let name = key.string ?? ""
             guard TLSPolicy.knownKeys.contains(name) else {
@@ -126,7 +125,7 @@ public enum WebConfigFile {
             do {
                 return try String(contentsOfFile: resolved, encoding: .utf8)
             } catch {
-                throw fail("cannot read tls_server_config.\(key) \(resolved): \(error.localizedDescription)")
+                throw fail("cannot read tls_server_config.\(key) \(resolved): \(error)")
             }
         }
         guard let certificate = try file("cert_file"), let key = try file("key_file") else {
@@ -157,4 +156,10 @@ public enum WebConfigFile {
             certificatePEM: certificate, keyPEM: key, clientCAPEM: clientCA, clientAuthentication: clientAuth,
             priorities: policy.gnutlsPriorities)
     }
+}
+
+/// The folder part of a path (`/etc/x/web.yml` → `/etc/x`, `web.yml` → ``).
+func directoryOf(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "" }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }
