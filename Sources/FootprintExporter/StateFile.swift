@@ -65,7 +65,9 @@ public enum StateFile {
             let format: String?
             let version: Int?
         }
-        guard let header = try? JSONDecoder().decode(Header.self, from: data) else { throw .corrupt("not a JSON object") }
+        guard let header = try? JSONDecoder().decode(Header.self, from: data) else {
+            throw .corrupt("not a JSON object")
+        }
         guard header.format == PersistedState.formatName else { throw .corrupt("not a footprint state file") }
         guard let version = header.version else { throw .corrupt("no version") }
         guard version == PersistedState.currentVersion else { throw .unsupportedVersion(version) }

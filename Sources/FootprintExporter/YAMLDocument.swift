@@ -106,7 +106,8 @@ public enum YAMLDocument {
                     stack.append(.sequence(anchor: Self.text(event.data.sequence_start.anchor), items: []))
                 case YAML_MAPPING_START_EVENT:
                     guard stack.count < Self.maximumDepth else { throw YAMLError(description: "nested too deeply") }
-                    stack.append(.mapping(anchor: Self.text(event.data.mapping_start.anchor), pairs: [], pendingKey: nil))
+                    stack.append(
+                        .mapping(anchor: Self.text(event.data.mapping_start.anchor), pairs: [], pendingKey: nil))
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                     guard let frame = stack.popLast() else { throw YAMLError(description: "unbalanced document") }
                     switch frame {
