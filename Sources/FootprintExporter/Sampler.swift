@@ -89,7 +89,15 @@ public final class Sampler: Sendable {
     public func sampleOnce() {
         let settings = accountingSettings
         let deadline = DispatchTime.now() + .nanoseconds(readDeadlineNanoseconds)
-        let reads = hardwareWorkers.map { worker in (worker.source.name, worker.start()) }
+        // A source with nothing to read on this node (no powercap, no NVML, no GPUs) is looked at again only every
+        // `absentRecheckSamples` samples, so a VM does not rescan sysfs for hardware it lacks every interval.
+        let absent = state.withLock { state in
+            state.samplesTaken % Self.absentRecheckSamples == 0
+                ? [] : Set(state.health.filter { !$0.value.present && $0.value.loggedAbsence }.keys)
+        }
+        let reads = hardwareWorkers.filter { !absent.contains($0.source.name) }.map { worker in
+            (worker.source.name, worker.start())
+        }
         var completed: [(name: String, read: CompletedRead?)] = []
         for (name, pending) in reads {
             completed.append((name, pending?.wait(until: deadline)))
@@ -118,6 +126,9 @@ public final class Sampler: Sendable {
     var currentState: SamplerState {
         state.withLock { $0 }
     }
+
+    /// How many samples pass between two looks at a source that had nothing to read.
+    static let absentRecheckSamples = 60
 
     /// How long a sample waits for its sources: most of the interval, so a hung source costs at most one interval.
     private var readDeadlineNanoseconds: Int {

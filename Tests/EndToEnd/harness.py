@@ -196,3 +196,13 @@ def run_binary(*args, timeout=10):
     """Runs the binary to completion (for start-up validation); returns (code, stdout, stderr)."""
     result = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout)
     return result.returncode, result.stdout, result.stderr
+
+
+def wait_for_log(exporter, text, count=1, timeout=3):
+    """Waits until the exporter has logged `text` at least `count` times."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if exporter.logs().count(text) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} was not logged {count} time(s):\n{exporter.logs()}")

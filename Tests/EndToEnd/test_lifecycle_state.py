@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import Exporter, parse_metrics, value, write_atomic
+from harness import Exporter, parse_metrics, value, wait_for_log, write_atomic
 
 POWERCAP = "sys/class/powercap"
 BOOT_ID = "3f1c2a9e-5b7d-4e8f-9a01-23456789abcd"
@@ -122,15 +122,6 @@ def wait_for_saved_state(path, meter, timeout=4):
 
 def state_args(path, interval="1s"):
     return [f"--state.file={path}", f"--state.save-interval={interval}"]
-
-
-def wait_for_log(exporter, text, count=1, timeout=3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if exporter.logs().count(text) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} was not logged {count} time(s):\n{exporter.logs()}")
 
 
 def wait_exit(exporter, timeout):

@@ -14,7 +14,7 @@ import warnings
 
 import pytest
 
-from harness import run_binary
+from harness import run_binary, wait_for_log
 from tlscerts import PKI, der_to_pem_serial
 
 FIXTURE = "vm"  # the smallest tree: the estimate only; these tests are about the web layer
@@ -242,15 +242,6 @@ def test_certificate_rotation_by_watcher(exporter_factory, pki, tmp_path):
         time.sleep(0.2)
     assert seen == expected, f"7 s after the rotation a new connection got: {seen}"
     assert exporter.get("/metrics")[0] == 200
-
-
-def wait_for_log(exporter, text, count=1, timeout=3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if exporter.logs().count(text) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} was not logged {count} time(s):\n{exporter.logs()}")
 
 
 @pytest.mark.parametrize("text, key", [
