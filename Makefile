@@ -5,10 +5,9 @@ ARGS         ?=
 PYTHON       ?= python3
 APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev openssl prometheus
 E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration
-# The shipped build: the Swift runtime linked in statically (only the code used is mapped; no dynamic symbol
-# lookups at start), by lld with packed relative relocations. bench/analysis.md measures why: −6.7 MiB RSS, start-up
-# halved.
-RELEASE_FLAGS ?= -c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs
+# The shipped build's flags, one list for make, the benchmark and the image; scripts/release-flags.sh says why each
+# (bench/analysis.md measures them).
+RELEASE_FLAGS ?= $(shell scripts/release-flags.sh)
 
 .PHONY: all deps test-deps build build-release run test unit e2e sanitize sanitize-address sanitize-thread fuzz bench bench-quick format clean
 

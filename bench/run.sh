@@ -60,7 +60,7 @@ if [ -z "$binary" ]; then
     if [ "$mode" = full ]; then
         # A scratch path of its own: no fight over .build's lock with other builds, and a release build kept apart.
         # The same flags as `make build-release` (the shipped build).
-        release_flags=${RELEASE_FLAGS:-"-c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs"}
+        release_flags=${RELEASE_FLAGS:-$(scripts/release-flags.sh)}
         say "building release (swift build $release_flags --scratch-path .build-bench)"
         "$SWIFT" build $release_flags --scratch-path .build-bench >&2
         binary="$("$SWIFT" build $release_flags --scratch-path .build-bench --show-bin-path)/footprint_exporter"

@@ -405,9 +405,11 @@ def test_dockerfile_builds_static_and_runs_slim():
     if tools_version:  # the toolchain must read the manifest
         assert tuple(map(int, builder.split("."))) >= tuple(map(int, tools_version.group(1).split(".")))
     assert re.search(r"^FROM swift:\$\{SWIFT_VERSION\}-bookworm AS build$", text, flags=re.M)
-    assert "libmicrohttpd-dev" in text and "--static-swift-stdlib" in text
+    for package in ("libmicrohttpd-dev", "libgnutls28-dev", "libcrypt-dev", "libyaml-dev"):  # what Package.swift links
+        assert package in text, package
+    assert "scripts/release-flags.sh" in text and "--static-swift-stdlib" in (REPO / "scripts" / "release-flags.sh").read_text()
     assert re.search(r"^FROM debian:bookworm-slim$", text, flags=re.M)
-    assert "libmicrohttpd12" in text and "ca-certificates" in text
+    assert all(package in text for package in ("libmicrohttpd12", "libgnutls30", "libyaml-0-2", "ca-certificates"))
     assert re.search(r"^EXPOSE 9636$", text, flags=re.M)
     assert re.search(r'^ENTRYPOINT \["/usr/local/bin/footprint_exporter"\]$', text, flags=re.M)
     assert "CVE-2020-8694" in text and not re.search(r"^USER ", text, flags=re.M)

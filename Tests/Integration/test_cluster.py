@@ -285,9 +285,46 @@ def test_cluster_co2e_rate_is_the_sum_of_node_rates(cluster):
     assert {s["metric"]["component"] for s in by_component} == {"cpu", "dram", "gpu"}
 
 
+def emission_history(cluster: Cluster, at: float) -> str:
+    """What Prometheus holds of every CO2e counter up to `at`, and the tail of each process's log: the context a
+    failed comparison of emission figures needs."""
+    lines = []
+    for series in cluster.query('footprint_co2e_grams_total[1h]', at=at):
+        values = series["values"]
+        first, last = values[0], values[-1]
+        lines.append(f'{series["metric"].get("instance")} {series["metric"].get("component")}: {len(values)} samples, '
+                     f'{first[1]} at {first[0]} .. {last[1]} at {last[0]}')
+    for name, _, log in cluster.processes:
+        lines.append(f"--- {name} log tail:\n{log.read_text()[-1500:]}")
+    return "\n".join(lines)
+
+
+def when_emitting(cluster: Cluster, expr: str) -> float:
+    """A settled time at which `expr` has data and every series of it is positive: the rules have seen the
+    counters move. Comparisons then never read an evaluation made before the first increase was scraped, whatever
+    the timing of the machine; counters that never move still fail, after DATA_TIMEOUT, with their history."""
+
+    def positive():
+        at = time.time() - 3
+        result = cluster.query(expr, at=at)
+        return at if result and all(float(s["value"][1]) > 0 for s in result) else None
+
+    deadline = time.monotonic() + DATA_TIMEOUT
+    while time.monotonic() < deadline:
+        at = positive()
+        if at is not None:
+            return at
+        time.sleep(1)
+    at = time.time() - 3
+    pytest.fail(f"{expr} never became positive; at {at:.3f}: {cluster.query(expr, at=at)}\n"
+                f"{emission_history(cluster, at)}")
+
+
 def test_long_windows_have_data_from_a_short_history(cluster):
     windows = ("1h", "24h", "7d", "30d")
-    at = settled(cluster, *(f'cluster:footprint_co2e_grams:increase{w}{{job="{JOB}"}}' for w in windows))
+    settled(cluster, *(f'cluster:footprint_co2e_grams:increase{w}{{job="{JOB}"}}' for w in windows))
+    at = when_emitting(cluster, " and ".join(
+        f'sum(cluster:footprint_co2e_grams:increase{w}{{job="{JOB}"}}) > 0' for w in windows))
     values = {}
     for window in windows:
         result = cluster.query(f'sum(cluster:footprint_co2e_grams:increase{window}{{job="{JOB}"}})', at=at)
@@ -295,7 +332,7 @@ def test_long_windows_have_data_from_a_short_history(cluster):
         values[window] = float(result[0]["value"][1])
     # Every window holds the whole (short) history, so they all agree, and none invents emissions for the
     # days before the exporters started.
-    assert values["1h"] > 0
+    assert values["1h"] > 0, emission_history(cluster, at)
     for window, value in values.items():
         assert math.isclose(value, values["1h"], rel_tol=1e-9), values
     emitted = float(cluster.query(f'sum(footprint_co2e_grams_total{{job="{JOB}"}})', at=at)[0]["value"][1])
@@ -303,12 +340,13 @@ def test_long_windows_have_data_from_a_short_history(cluster):
 
 
 def test_budgets_join_their_windows(cluster):
-    at = settled(cluster, f'cluster:footprint_co2e_budget_used:ratio{{job="{JOB}"}}',
-                 f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}')
+    settled(cluster, f'cluster:footprint_co2e_budget_used:ratio{{job="{JOB}"}}',
+            f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}')
+    at = when_emitting(cluster, f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}')
     used = cluster.query(f'cluster:footprint_co2e_budget_used:ratio{{job="{JOB}"}}', at=at)
     assert {(s["metric"]["budget"], s["metric"]["window"]) for s in used} == {("team-a", "24h"), ("team-a", "30d")}
     burn = cluster.query(f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}', at=at)
-    assert len(burn) == 2 and all(float(s["value"][1]) > 0 for s in burn)
+    assert len(burn) == 2 and all(float(s["value"][1]) > 0 for s in burn), (burn, emission_history(cluster, at))
     quiet = ("FootprintCO2eBudgetWindowUnsupported", "FootprintCO2eBudgetConfigDrift", "FootprintExporterDown",
              "FootprintSamplingStale")
     for alert in quiet:

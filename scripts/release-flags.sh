@@ -1,0 +1,30 @@
+#!/bin/sh
+# Prints the `swift build` flags of the shipped binary, for `make build-release`, `make run`, the benchmark and the
+# container image: one list, so that what is measured is what ships.
+#
+#   -c release --static-swift-stdlib   the Swift runtime linked in: only the code used is mapped, no dynamic
+#                                      symbol lookups at start (bench/analysis.md: -6.7 MiB RSS, start-up halved)
+#   -use-ld=lld, -z pack-relative-relocs
+#                                      packed relative relocations: the loader touches 34 KB, not 1.9 MiB
+#   --no-export-dynamic                the runtime's link file exports every symbol of the executable; nothing
+#                                      looks them up, and their table and names are 0.5 MiB the loader maps
+#   libstdc++ linked in                only the parts the Swift runtime uses, instead of all of libstdc++.so and
+#                                      its start-up (locale, iostreams: 1.1 MiB resident)
+#
+# The last one works through a linker script named libstdc++.so in .build-link/ that points at the compiler's
+# libstdc++.a; the runtime's link file asks for -lstdc++ and finds it there first. Without a static libstdc++ (no
+# gcc) the flag is left out and the binary links libstdc++.so as before.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+flags="-c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic"
+archive=$(${CC:-cc} -print-file-name=libstdc++.a 2>/dev/null || true)
+case "$archive" in
+/*)
+    if [ -f "$archive" ]; then
+        mkdir -p "$root/.build-link"
+        printf 'INPUT(%s)\n' "$archive" >"$root/.build-link/libstdc++.so"
+        flags="$flags -Xswiftc -L$root/.build-link"
+    fi
+    ;;
+esac
+echo "$flags"
