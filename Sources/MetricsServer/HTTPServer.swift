@@ -357,8 +357,15 @@ final class DaemonInstance: @unchecked Sendable {
             let listening = MHD_quiesce_daemon(daemon)
             if listening >= 0 { close(listening) }
         }
+        // Drained when no request is in flight and no open connection holds bytes libmicrohttpd has not read yet (a
+        // scrape that arrived on a keep-alive connection just before the signal), twice in a row: between reading
+        // a request head and calling the access handler the daemon's thread shows neither, for microseconds.
         var waited = 0.0
-        while context.inFlightRequests > 0 && waited < gracePeriodSeconds {
+        var quietChecks = 0
+        while waited < gracePeriodSeconds {
+            let busy = context.inFlightRequests > 0 || context.connections.haveUnreadInput
+            quietChecks = busy ? 0 : quietChecks + 1
+            if quietChecks >= 2 { break }
             usleep(10_000)
             waited += 0.01
         }
@@ -455,6 +462,19 @@ final class ConnectionRegistry: Sendable {
     }
 
     var count: Int { records.withLock { $0.count } }
+
+    /// Whether a connection waiting for its next request head has bytes in its socket that libmicrohttpd has not
+    /// read: a request that arrived but is not being answered yet. Connections cut off as stalled do not count.
+    var haveUnreadInput: Bool {
+        records.withLock { records in
+            records.values.contains { record in
+                guard let since = record.waitingSince, since.isFinite else { return false }
+                var pending: Int32 = 0
+                let status = withUnsafeMutablePointer(to: &pending) { ioctl(record.socket, UInt(FIONREAD), $0) }
+                return status == 0 && pending > 0
+            }
+        }
+    }
 
     private static func key(_ connection: OpaquePointer) -> UInt {
         UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(connection)))
