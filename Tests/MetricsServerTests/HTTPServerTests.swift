@@ -148,6 +148,45 @@ final class HTTPServerTests: XCTestCase {
         }
     }
 
+    func testRequestsBeyondTheConcurrencyCapGet503AtOnceAndTheCapFreesUp() throws {
+        // One request held in flight: a 32 MiB response to a client that reads nothing stays unsent.
+        let big = [UInt8](repeating: UInt8(ascii: "a"), count: 32 << 20)
+        let router = Router(routes: [
+            "/big": { HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: big) },
+            "/metrics": { .text(200, Self.metricsBody) },
+        ])
+        let server = HTTPServer(
+            configuration: HTTPServerConfiguration(
+                address: try XCTUnwrap(ListenAddress(parsing: "127.0.0.1:0")), maximumConcurrentRequests: 1),
+            handler: router)
+        servers.append(server)
+        try server.start()
+        let port = server.boundPort
+        XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: port).status, 200, "under the cap")
+
+        let holder = try RawHTTPClient.connect(port: port)
+        var head = Array("GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        XCTAssertEqual(write(holder, &head, head.count), head.count)
+        // Until the server has read that head, a scrape may still get in; after it, every one is refused.
+        var refused: RawHTTPClient.Response?
+        for _ in 0..<200 where refused == nil {
+            let response = try RawHTTPClient.request("GET", "/metrics", port: port)
+            if response.status == 503 { refused = response } else { usleep(10_000) }
+        }
+        let response = try XCTUnwrap(refused, "no 503 while a request was in flight with a cap of 1")
+        XCTAssertEqual(response.header("Retry-After"), "1")
+        XCTAssertEqual(response.bodyText, "too many concurrent requests\n")
+        XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: port).status, 503, "still held")
+
+        close(holder)  // the held request completes (aborted), and its slot is free again
+        var status: Int? = 0
+        for _ in 0..<200 where status != 200 {
+            status = try RawHTTPClient.request("GET", "/metrics", port: port).status
+            if status != 200 { usleep(10_000) }
+        }
+        XCTAssertEqual(status, 200, "the slot was not given back")
+    }
+
     func testConfigurationDefaultsAreExplicitLimits() {
         let configuration = HTTPServerConfiguration(address: ListenAddress(host: nil, port: 9636))
         XCTAssertGreaterThan(configuration.maximumConnections, 0)
