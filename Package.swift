@@ -22,6 +22,8 @@ let package = Package(
             providers: [.apt(["libmicrohttpd-dev"])]
         ),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // The build's git revision, compiled in from a -D flag (a C target: Swift has no compile-time string flags).
+        .target(name: "CBuildInfo"),
         .target(name: "PowerSources"),
         .target(name: "EnergyAccounting"),
         .target(name: "MetricsServer", dependencies: ["CMicroHTTPD"]),
@@ -35,6 +37,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "CYAML",
+                "CBuildInfo",
             ]
         ),
         .executableTarget(

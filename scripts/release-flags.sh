@@ -10,6 +10,8 @@
 #                                      looks them up, and their table and names are 0.5 MiB the loader maps
 #   libstdc++ linked in                only the parts the Swift runtime uses, instead of all of libstdc++.so and
 #                                      its start-up (locale, iostreams: 1.1 MiB resident)
+#   --defsym=footprint_revision_*      the git revision, for footprint_build_info{revision}: set at link time
+#                                      (Sources/CBuildInfo/build_revision.c says how), so a commit only relinks
 #
 # The last one works through a linker script named libstdc++.so in .build-link/ that points at the compiler's
 # libstdc++.a; the runtime's link file asks for -lstdc++ and finds it there first. Without a static libstdc++ (no
@@ -25,6 +27,17 @@ case "$archive" in
         printf 'INPUT(%s)\n' "$archive" >"$root/.build-link/libstdc++.so"
         flags="$flags -Xswiftc -L$root/.build-link"
     fi
+    ;;
+esac
+revision=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || true)
+case "$revision" in
+*[!0-9a-f]* | "") ;;
+*)
+    for part in 0 1 2; do
+        digits=$(printf '%s' "$revision" | cut -c$((part * 4 + 1))-$((part * 4 + 4)))
+        flags="$flags -Xlinker --defsym=footprint_revision_$part=0x1$digits"
+    done
+    git -C "$root" diff --quiet HEAD 2>/dev/null || flags="$flags -Xlinker --defsym=footprint_revision_dirty=1"
     ;;
 esac
 echo "$flags"
