@@ -7,7 +7,7 @@ APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev opens
 E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration
 # The shipped build's flags, one list for make, the benchmark and the image; scripts/release-flags.sh says why each
 # (bench/analysis.md measures them).
-RELEASE_FLAGS ?= $(shell scripts/release-flags.sh)
+RELEASE_FLAGS ?= $(or $(shell scripts/release-flags.sh),$(error scripts/release-flags.sh printed no flags))
 
 .PHONY: all deps test-deps build build-release run test unit e2e sanitize sanitize-address sanitize-thread fuzz bench bench-quick format clean
 

@@ -22,7 +22,7 @@ let package = Package(
             providers: [.apt(["libmicrohttpd-dev"])]
         ),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
-        // The build's git revision, compiled in from a -D flag (a C target: Swift has no compile-time string flags).
+        // The build's git revision, set at link time by scripts/release-flags.sh (Sources/CBuildInfo says how).
         .target(name: "CBuildInfo"),
         .target(name: "PowerSources"),
         .target(name: "EnergyAccounting"),

@@ -20,16 +20,23 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 flags="-c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic"
 archive=$(${CC:-cc} -print-file-name=libstdc++.a 2>/dev/null || true)
+case "$root" in
+*[[:space:]]*)
+    # The flags are split on blanks by whoever uses them: a -L path with a blank would break the build.
+    echo "scripts/release-flags.sh: $root has a blank in it; linking libstdc++.so instead of libstdc++.a" >&2
+    archive=
+    ;;
+esac
 case "$archive" in
 /*)
     if [ -f "$archive" ]; then
         mkdir -p "$root/.build-link"
-        printf 'INPUT(%s)\n' "$archive" >"$root/.build-link/libstdc++.so"
+        printf 'INPUT("%s")\n' "$archive" >"$root/.build-link/libstdc++.so"
         flags="$flags -Xswiftc -L$root/.build-link"
     fi
     ;;
 esac
-revision=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || true)
+revision=$(git -C "$root" rev-parse HEAD 2>/dev/null | cut -c1-12 || true)
 case "$revision" in
 *[!0-9a-f]* | "") ;;
 *)

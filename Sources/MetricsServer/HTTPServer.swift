@@ -145,8 +145,10 @@ public final class HTTPServer: Sendable {
             }
             return (state.current.map { [$0] } ?? []) + state.draining
         }
+        // One deadline for all daemons (a draining one after a certificate change, and the current one).
+        let deadline = DaemonInstance.monotonicSeconds() + gracePeriodSeconds
         for instance in instances {
-            instance.finish(gracePeriodSeconds: gracePeriodSeconds)
+            instance.finish(deadline: deadline)
         }
     }
 
@@ -253,7 +255,8 @@ public final class HTTPServer: Sendable {
 
     private func drainInBackground(_ instance: DaemonInstance) {
         DispatchQueue.global().async { [self] in
-            instance.finish(gracePeriodSeconds: Double(configuration.connectionTimeoutSeconds))
+            instance.finish(
+                deadline: DaemonInstance.monotonicSeconds() + Double(configuration.connectionTimeoutSeconds))
             state.withLock { $0.draining.removeAll { $0 === instance } }
         }
     }
@@ -345,8 +348,15 @@ final class DaemonInstance: @unchecked Sendable {
         self.strings = strings
     }
 
-    /// Stops accepting, waits up to `gracePeriodSeconds` for in-flight requests, then stops the daemon.
-    func finish(gracePeriodSeconds: Double) {
+    static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
+    /// Stops accepting, waits until `deadline` (seconds on the monotonic clock) at most for in-flight requests, then
+    /// stops the daemon.
+    func finish(deadline: Double) {
         let first = finished.withLock { done -> Bool in
             defer { done = true }
             return !done
@@ -360,14 +370,12 @@ final class DaemonInstance: @unchecked Sendable {
         // Drained when no request is in flight and no open connection holds bytes libmicrohttpd has not read yet (a
         // scrape that arrived on a keep-alive connection just before the signal), twice in a row: between reading
         // a request head and calling the access handler the daemon's thread shows neither, for microseconds.
-        var waited = 0.0
         var quietChecks = 0
-        while waited < gracePeriodSeconds {
+        while Self.monotonicSeconds() < deadline {
             let busy = context.inFlightRequests > 0 || context.connections.haveUnreadInput
             quietChecks = busy ? 0 : quietChecks + 1
             if quietChecks >= 2 { break }
             usleep(10_000)
-            waited += 0.01
         }
         MHD_stop_daemon(daemon)
         retainedContext.release()

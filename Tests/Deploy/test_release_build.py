@@ -1,6 +1,7 @@
 """The shipped build's flags (scripts/release-flags.sh) and the link-time revision of footprint_build_info
 (Sources/CBuildInfo), checked with the real script, git and C compiler, without a release build of the exporter."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "release-flags.sh"
 REVISION_C = REPO / "Sources" / "CBuildInfo" / "build_revision.c"
 REVISION_INCLUDE = REPO / "Sources" / "CBuildInfo" / "include"
+CC = os.environ.get("CC", "cc")  # the compiler the script asks for libstdc++.a
 
 
 def release_flags() -> list[str]:
@@ -26,20 +28,22 @@ def test_flags_are_the_measured_release_build():
 
 
 def test_libstdcxx_is_linked_in_through_a_linker_script_when_the_compiler_has_one():
-    archive = subprocess.run(["cc", "-print-file-name=libstdc++.a"], capture_output=True, text=True).stdout.strip()
+    if shutil.which(CC) is None:
+        pytest.skip(f"no {CC}: the script leaves the flag out")
+    archive = subprocess.run([CC, "-print-file-name=libstdc++.a"], capture_output=True, text=True).stdout.strip()
     if not Path(archive).is_absolute():
         pytest.skip("no static libstdc++ here: the script leaves the flag out")
     flags = release_flags()
     directory = REPO / ".build-link"
     assert f"-L{directory}" in flags and flags[flags.index(f"-L{directory}") - 1] == "-Xswiftc"
-    assert (directory / "libstdc++.so").read_text() == f"INPUT({archive})\n"
+    assert (directory / "libstdc++.so").read_text() == f'INPUT("{archive}")\n'
 
 
 def test_revision_is_head_and_marked_dirty_only_for_a_modified_tree():
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()[:12]
     dirty = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "HEAD"]).returncode != 0
     text = " ".join(release_flags())
     for part in range(3):
@@ -57,7 +61,7 @@ SWIFT_CLANG = Path("/opt/swift/usr/bin/clang")
 def c_compiler(linker: str) -> list[str]:
     """lld through clang, as swiftc links the exporter (the toolchain's clang, else one on PATH); GNU ld through cc."""
     if linker == "bfd":
-        return ["cc"] if shutil.which("cc") else []
+        return [CC] if shutil.which(CC) else []
     clang = str(SWIFT_CLANG) if SWIFT_CLANG.exists() else shutil.which("clang")
     if clang is None or subprocess.run([clang, "-fuse-ld=lld", "-print-prog-name=ld.lld"], capture_output=True).returncode:
         return []

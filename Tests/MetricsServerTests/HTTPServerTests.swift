@@ -165,6 +165,9 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: port).status, 200, "under the cap")
 
         let holder = try RawHTTPClient.connect(port: port)
+        // A small receive buffer, so that no tuning of loopback buffers lets the whole response be sent.
+        var receiveBuffer: Int32 = 4096
+        _ = setsockopt(holder, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
         var head = Array("GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         XCTAssertEqual(write(holder, &head, head.count), head.count)
         // Until the server has read that head, a scrape may still get in; after it, every one is refused.
