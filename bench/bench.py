@@ -713,6 +713,15 @@ class Bench:
             raise BenchError(f"fake-nvml-cost failed for {gpus} GPUs: {result.stdout}{result.stderr}")
         return float(fields[1])
 
+    def scaled_scrape_cost(self, exporter, sockets):
+        """Checks the exporter's body for `sockets` sockets, warms it up, then loads it at 8 connections."""
+        body_bytes = exporter.validate(sockets)
+        if self.p["warmup"]:
+            run_load(exporter, 8, self.p["warmup"])
+        result = run_load(exporter, 8, self.p["scale_wrk_seconds"], cut_short=self.quick)
+        result["body_bytes"] = body_bytes
+        return result
+
     def phase_scaling(self):
         """Scrape cost with more zones (both exporters) and more GPUs (footprint; node_exporter has no NVML)."""
         p = self.p
@@ -722,11 +731,8 @@ class Bench:
             try:
                 for kind in self.order(sockets):
                     exporter = self.start(kind, sockets=sockets)
-                    body_bytes = exporter.validate(sockets)
-                    if p["warmup"]:
-                        run_load(exporter, 8, p["warmup"])
-                    result = run_load(exporter, 8, p["scale_wrk_seconds"], cut_short=self.quick)
-                    result.update(exporter=kind, sockets=sockets, body_bytes=body_bytes)
+                    result = self.scaled_scrape_cost(exporter, sockets)
+                    result.update(exporter=kind, sockets=sockets)
                     self.raw["scale_sockets"].append(result)
                     self.stop(exporter)
             finally:
@@ -736,11 +742,8 @@ class Bench:
             try:
                 exporter = self.start(FP, sockets=2, gpus=gpus, nvml_library=self.nvml_library,
                                       gpu_script_path=self.gpu_script_path(gpus))
-                body_bytes = exporter.validate(2)
-                if p["warmup"]:
-                    run_load(exporter, 8, p["warmup"])
-                result = run_load(exporter, 8, p["scale_wrk_seconds"], cut_short=self.quick)
-                result.update(exporter=FP, gpus=gpus, body_bytes=body_bytes)
+                result = self.scaled_scrape_cost(exporter, 2)
+                result.update(exporter=FP, gpus=gpus)
                 self.raw["scale_gpus"].append(result)
                 self.stop(exporter)
             finally:

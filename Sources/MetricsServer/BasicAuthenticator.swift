@@ -26,7 +26,7 @@ final class BasicAuthenticator: Sendable {
     /// Whether the `Authorization` header value grants access.
     func authorizes(_ header: String?) -> Bool {
         guard let header, let (user, password) = Self.parse(header) else { return false }
-        let now = Self.now()
+        let now = MonotonicClock.seconds()
         if let until = accepted.withLock({ $0[header] }), until > now { return true }
         let known = users[user]
         let hash = known ?? dummyHash
@@ -83,12 +83,6 @@ final class BasicAuthenticator: Sendable {
         var output = [CChar](repeating: 0, count: Int(CRYPT_OUTPUT_SIZE))
         guard footprint_crypt("footprint-dummy-password", settingText, &output, output.count) == 0 else { return "*" }
         return String(decoding: output.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    private static func now() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }
 

@@ -146,7 +146,7 @@ public final class HTTPServer: Sendable {
             return (state.current.map { [$0] } ?? []) + state.draining
         }
         // One deadline for all daemons (a draining one after a certificate change, and the current one).
-        let deadline = DaemonInstance.monotonicSeconds() + gracePeriodSeconds
+        let deadline = MonotonicClock.seconds() + gracePeriodSeconds
         for instance in instances {
             instance.finish(deadline: deadline)
         }
@@ -256,7 +256,7 @@ public final class HTTPServer: Sendable {
     private func drainInBackground(_ instance: DaemonInstance) {
         DispatchQueue.global().async { [self] in
             instance.finish(
-                deadline: DaemonInstance.monotonicSeconds() + Double(configuration.connectionTimeoutSeconds))
+                deadline: MonotonicClock.seconds() + Double(configuration.connectionTimeoutSeconds))
             state.withLock { $0.draining.removeAll { $0 === instance } }
         }
     }
@@ -348,12 +348,6 @@ final class DaemonInstance: @unchecked Sendable {
         self.strings = strings
     }
 
-    static func monotonicSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-    }
-
     /// Stops accepting, waits until `deadline` (seconds on the monotonic clock) at most for in-flight requests, then
     /// stops the daemon.
     func finish(deadline: Double) {
@@ -371,7 +365,7 @@ final class DaemonInstance: @unchecked Sendable {
         // scrape that arrived on a keep-alive connection just before the signal), twice in a row: between reading
         // a request head and calling the access handler the daemon's thread shows neither, for microseconds.
         var quietChecks = 0
-        while Self.monotonicSeconds() < deadline {
+        while MonotonicClock.seconds() < deadline {
             let busy = context.inFlightRequests > 0 || context.connections.haveUnreadInput
             quietChecks = busy ? 0 : quietChecks + 1
             if quietChecks >= 2 { break }
@@ -437,10 +431,7 @@ final class ConnectionRegistry: Sendable {
     private let records = Mutex<[UInt: Record]>([:])
 
     func opened(_ connection: OpaquePointer, socket: Int32) {
-        records.withLock {
-            $0[UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(connection)))] = Record(
-                socket: socket, waitingSince: Self.now())
-        }
+        records.withLock { $0[Self.key(connection)] = Record(socket: socket, waitingSince: MonotonicClock.seconds()) }
     }
 
     func closed(_ connection: OpaquePointer) {
@@ -454,12 +445,12 @@ final class ConnectionRegistry: Sendable {
 
     /// A response completed: the clock for the next request head starts.
     func requestCompleted(_ connection: OpaquePointer) {
-        records.withLock { $0[Self.key(connection)]?.waitingSince = Self.now() }
+        records.withLock { $0[Self.key(connection)]?.waitingSince = MonotonicClock.seconds() }
     }
 
     /// Shuts down (but does not close: libmicrohttpd owns the descriptor) every connection waiting too long.
     func cutOffStalled(olderThan seconds: Double) {
-        let now = Self.now()
+        let now = MonotonicClock.seconds()
         records.withLock { records in
             for (key, record) in records {
                 guard let since = record.waitingSince, now - since > seconds else { continue }
@@ -486,12 +477,6 @@ final class ConnectionRegistry: Sendable {
 
     private static func key(_ connection: OpaquePointer) -> UInt {
         UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(connection)))
-    }
-
-    private static func now() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }
 

@@ -23,32 +23,21 @@ public final class HwmonSource: PowerSource, @unchecked Sendable {
     public var name: String { Self.sourceName }
 
     private let sysfs: SysfsRoot
-    private var gpus: [HwmonGPU] = []
-    private var knownGPUs: [DomainID: HwmonGPU] = [:]
-    private var needsDiscovery = true
+    private var gpus = DeviceDiscovery<HwmonGPU>()
 
     public init(sysfs: SysfsRoot) {
         self.sysfs = sysfs
     }
 
     public func sample() -> SourceSample {
-        var failures: [ReadFailure] = []
-        if needsDiscovery {
-            gpus = Self.discover(sysfs: sysfs)
-            for gpu in gpus { knownGPUs[gpu.id] = gpu }
-            needsDiscovery = false
-            let present = Set(gpus.map(\.id))
-            for (id, gpu) in knownGPUs.sorted(by: { $0.key < $1.key }) where !present.contains(id) {
-                failures.append(
-                    ReadFailure(domain: id, error: .notFound(path: sysfs.resolve("class/hwmon/\(gpu.directory)"))))
-            }
-        }
-        if knownGPUs.isEmpty {
-            needsDiscovery = true
+        var failures = gpus.refresh(
+            discover: { Self.discover(sysfs: sysfs) }, id: \.id, path: { sysfs.resolve("class/hwmon/\($0.directory)") })
+        if gpus.neverFound {
+            gpus.discoverAgain()
             return .failed(.unavailable("no amdgpu, i915 or xe hwmon devices under \(sysfs.resolve("class/hwmon"))"))
         }
         var readings: [DomainReading] = []
-        for gpu in gpus {
+        for gpu in gpus.current {
             let base = sysfs.resolve("class/hwmon/\(gpu.directory)")
             do throws(SourceError) {
                 if gpu.driver == "amdgpu" {
@@ -70,7 +59,7 @@ public final class HwmonSource: PowerSource, @unchecked Sendable {
                 failures.append(ReadFailure(domain: gpu.id, error: error))
             }
         }
-        if !failures.isEmpty { needsDiscovery = true }
+        if !failures.isEmpty { gpus.discoverAgain() }
         return SourceSample(readings: readings, failures: failures)
     }
 

@@ -26,10 +26,7 @@ public final class RaplSource: PowerSource, @unchecked Sendable {
 
     private let sysfs: SysfsRoot
     private let configuredMaximumWatts: Double?
-    private var zones: [RaplZone] = []
-    /// Every zone ever discovered, so that a vanished zone is reported as failing rather than silently dropped.
-    private var knownZones: [DomainID: RaplZone] = [:]
-    private var needsDiscovery = true
+    private var zones = DeviceDiscovery<RaplZone>()
 
     /// - Parameters:
     ///   - sysfs: the sysfs mount to read.
@@ -40,28 +37,20 @@ public final class RaplSource: PowerSource, @unchecked Sendable {
     }
 
     /// The zones in use after the last discovery, sorted by domain and socket.
-    public var discoveredZones: [RaplZone] { zones }
+    public var discoveredZones: [RaplZone] { zones.current }
 
     public func sample() -> SourceSample {
-        var failures: [ReadFailure] = []
-        if needsDiscovery {
-            // A missing powercap class reads like one without zones: RAPL is absent unless zones were seen before.
-            zones = (try? Self.discover(sysfs: sysfs)) ?? []
-            for zone in zones { knownZones[zone.id] = zone }
-            needsDiscovery = false
-            let present = Set(zones.map(\.id))
-            for (id, zone) in knownZones.sorted(by: { $0.key < $1.key }) where !present.contains(id) {
-                failures.append(
-                    ReadFailure(domain: id, error: .notFound(path: sysfs.resolve("class/powercap/\(zone.directory)"))))
-            }
-        }
-        if knownZones.isEmpty {
-            needsDiscovery = true
+        // A missing powercap class reads like one without zones: RAPL is absent unless zones were seen before.
+        var failures = zones.refresh(
+            discover: { (try? Self.discover(sysfs: sysfs)) ?? [] }, id: \.id,
+            path: { sysfs.resolve("class/powercap/\($0.directory)") })
+        if zones.neverFound {
+            zones.discoverAgain()
             return .failed(.unavailable("no RAPL zones under \(sysfs.resolve("class/powercap"))"))
         }
         var readings: [DomainReading] = []
-        readings.reserveCapacity(zones.count)
-        for zone in zones {
+        readings.reserveCapacity(zones.current.count)
+        for zone in zones.current {
             let path = sysfs.resolve("class/powercap/\(zone.directory)/energy_uj")
             do throws(SourceError) {
                 let microjoules = try AttributeFile.readUnsigned(path)
@@ -78,10 +67,8 @@ public final class RaplSource: PowerSource, @unchecked Sendable {
                 failures.append(ReadFailure(domain: zone.id, error: error))
             }
         }
-        if !failures.isEmpty || zones.isEmpty {
-            // Zones come and go with driver reloads and CPU hotplug; look again before the next sample.
-            needsDiscovery = true
-        }
+        // Zones come and go with driver reloads and CPU hotplug (a vanished one is a failure): look again next sample.
+        if !failures.isEmpty { zones.discoverAgain() }
         return SourceSample(readings: readings, failures: failures)
     }
 
