@@ -22,7 +22,7 @@ public struct DomainKey: Sendable, Hashable, Comparable {
     }
 }
 
-/// Decides which component, if any, a domain's energy counts toward (DESIGN.md §1).
+/// Decides which component, if any, a domain's energy counts toward (docs/design.md §1).
 ///
 /// `package` → cpu, `dram` → dram, `gpu` → gpu. `core` and `uncore` lie inside the package and `psys` contains package
 /// and DRAM, so they count toward nothing. Estimated domains count only toward components no measuring source covers.

@@ -1,4 +1,4 @@
-/// The conversions of DESIGN.md §1: IT energy → facility energy (× PUE) → CO2e (× grid intensity).
+/// The conversions of docs/design.md §1: IT energy → facility energy (× PUE) → CO2e (× grid intensity).
 public enum Emissions {
     /// Joules in one kilowatt-hour.
     public static let joulesPerKilowattHour = 3.6e6

@@ -12,7 +12,7 @@ public struct ComponentTotals: Sendable, Hashable {
     public var itJoules: Double { itMicrojoules / 1e6 }
 }
 
-/// The accounting of DESIGN.md §1: per-domain totals, and per-component IT energy, facility energy and CO2e
+/// The accounting of docs/design.md §1: per-domain totals, and per-component IT energy, facility energy and CO2e
 /// integrated sample by sample, so that a change of PUE or intensity affects only energy drawn after it.
 public struct EnergyLedger: Sendable {
     public private(set) var domains: [DomainKey: DomainAccount] = [:]

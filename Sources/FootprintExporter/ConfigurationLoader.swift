@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import Glibc
 
 /// Builds the exporter's configuration: defaults, then the config file, then flags given on the command line.
 ///

@@ -99,7 +99,7 @@ public final class Exporter: Sendable {
     }
 }
 
-/// The HTTP routes of DESIGN.md §6.
+/// The HTTP routes of docs/design.md §6.
 enum ExporterRoutes {
     static func router(telemetryPath: String, store: SnapshotStore) -> Router {
         let landing = landingPage(telemetryPath: telemetryPath)

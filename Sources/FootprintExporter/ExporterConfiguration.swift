@@ -17,7 +17,7 @@ public struct EmissionBudget: Sendable, Hashable {
     }
 }
 
-/// Every setting of the exporter, with the defaults of DESIGN.md §4. Built from flags and the config file by
+/// Every setting of the exporter, with the defaults of docs/design.md §4. Built from flags and the config file by
 /// `ConfigurationLoader`, which validates each value.
 public struct ExporterConfiguration: Sendable, Hashable {
     public var listenAddress = ListenAddress(host: nil, port: 9636)

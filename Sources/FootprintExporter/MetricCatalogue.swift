@@ -11,7 +11,7 @@ public struct MetricFamily: Sendable, Hashable {
     public let labelNames: [String]
 }
 
-/// Every metric the exporter serves (DESIGN.md §3). Nothing else names a metric.
+/// Every metric the exporter serves (docs/design.md §3). Nothing else names a metric.
 public enum MetricCatalogue {
     public static let domainEnergy = MetricFamily(
         name: "footprint_domain_energy_joules_total", type: .counter,

@@ -4,12 +4,6 @@ import Logging
 import PowerSources
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// The settings that may change while the exporter runs: they apply to energy drawn after the change.
 public struct AccountingSettings: Sendable, Hashable {
     public var pue: Double
@@ -36,20 +30,24 @@ public final class Sampler: Sendable {
     private let queue = DispatchQueue(label: "footprint.sampler")
     private let timer = Mutex<TimerBox?>(nil)
     private let afterSample: (@Sendable (SamplerState) -> Void)?
+    private let clock: any SamplerClock
 
     /// - Parameters:
     ///   - hardwareSources: sources that measure (RAPL, NVML, hwmon); sampled in parallel each interval.
     ///   - estimateSource: the estimate, sampled only while a component lacks a measuring source.
+    ///   - clock: the clocks that time readings and stamp samples.
     public init(
         hardwareSources: [any PowerSource], estimateSource: (any PowerSource)?, interval: Duration,
         settings: AccountingSettings, store: SnapshotStore, logger: Logger,
+        clock: any SamplerClock = SystemClock(),
         restoring restored: SamplerState = SamplerState(),
         afterSample: (@Sendable (SamplerState) -> Void)? = nil
     ) {
         self.state = Mutex(restored)
         self.afterSample = afterSample
-        self.hardwareWorkers = hardwareSources.map(SourceWorker.init(source:))
-        self.estimateWorker = estimateSource.map(SourceWorker.init(source:))
+        self.clock = clock
+        self.hardwareWorkers = hardwareSources.map { SourceWorker(source: $0, clock: clock) }
+        self.estimateWorker = estimateSource.map { SourceWorker(source: $0, clock: clock) }
         self.interval = interval
         self.settings = Mutex(settings)
         self.store = store
@@ -114,7 +112,7 @@ public final class Sampler: Sendable {
             state.withLock { record(read, of: estimateWorker.source.name, into: &$0, settings: settings) }
         }
         let (body, snapshot) = state.withLock { state -> ([UInt8], SamplerState) in
-            state.lastSampleUnixSeconds = Clocks.unixSeconds()
+            state.lastSampleUnixSeconds = clock.unixSeconds()
             state.samplesTaken += 1
             return (MetricsRenderer.render(state: state, settings: settings), state)
         }
@@ -156,11 +154,9 @@ public final class Sampler: Sendable {
             return
         }
         health.lastDurationSeconds = read.durationSeconds
-        if read.sample.sourceIsAbsent {
+        if let absence = read.sample.absence {
             if !health.loggedAbsence {
-                logger.info(
-                    "source has nothing to read on this node",
-                    metadata: ["source": "\(name)", "reason": "\(read.sample.failures[0].error)"])
+                logger.info("source has nothing to read on this node", metadata: ["source": "\(name)", "reason": "\(absence)"])
                 health.loggedAbsence = true
             }
             // A source seen before keeps its series and shows as down; one never seen stays out of the exposition.

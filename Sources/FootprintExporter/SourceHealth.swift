@@ -12,13 +12,3 @@ struct SourceHealth: Sendable {
     var loggedErrorKinds: Set<String> = []
     var loggedAbsence = false
 }
-
-extension SourceSample {
-    /// True when the source reported only that it has nothing to read on this node.
-    var sourceIsAbsent: Bool {
-        guard failures.count == 1, readings.isEmpty, let only = failures.first, only.domain == nil,
-            case .unavailable = only.error
-        else { return false }
-        return true
-    }
-}

@@ -6,11 +6,13 @@ import Synchronization
 /// a blocking sysfs driver) holds up only that source.
 final class SourceWorker: Sendable {
     let source: any PowerSource
+    private let clock: any SamplerClock
     private let queue: DispatchQueue
     private let busy = Mutex(false)
 
-    init(source: any PowerSource) {
+    init(source: any PowerSource, clock: any SamplerClock) {
         self.source = source
+        self.clock = clock
         self.queue = DispatchQueue(label: "footprint.source.\(source.name)")
     }
 
@@ -24,12 +26,14 @@ final class SourceWorker: Sendable {
         guard claimed else { return nil }
         let pending = PendingRead()
         queue.async { [self] in
-            let began = Clocks.bootSeconds()
+            let began = clock.bootSeconds()
             let sample = source.sample()
-            let ended = Clocks.bootSeconds()
+            let ended = clock.bootSeconds()
+            // Free the worker before waking the sampler: a sample that follows at once must find it idle, not "still
+            // busy" (which would be booked as a timeout).
+            busy.withLock { $0 = false }
             pending.complete(
                 CompletedRead(sample: sample, finishedAtBootSeconds: ended, durationSeconds: ended - began))
-            busy.withLock { $0 = false }
         }
         return pending
     }

@@ -1,9 +1,7 @@
 import EnergyAccounting
 import FoundationEssentials
 
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// What the state file holds: the ledger (totals and raw baselines), error counters, and the boot it was written in.
 public struct PersistedState: Codable, Sendable, Equatable {

@@ -11,10 +11,12 @@ final class StatePersistence: Sendable {
     let everySamples: Int
     private let bootID: String?
     private let logger: Logger
+    private let clock: any SamplerClock
     private let queue = DispatchQueue(label: "footprint.state")
 
-    init(path: String, everySamples: Int, procfs: ProcfsRoot, logger: Logger) {
+    init(path: String, everySamples: Int, procfs: ProcfsRoot, logger: Logger, clock: any SamplerClock = SystemClock()) {
         self.path = path
+        self.clock = clock
         self.everySamples = max(1, everySamples)
         self.bootID = (try? AttributeFile.readString(procfs.resolve("sys/kernel/random/boot_id"))).flatMap {
             $0.isEmpty ? nil : $0
@@ -32,7 +34,7 @@ final class StatePersistence: Sendable {
                 "ignoring the state file; counters start at zero", metadata: ["path": "\(path)", "reason": "\(error)"])
             return SamplerState()
         }
-        let now = Clocks.bootSeconds()
+        let now = clock.bootSeconds()
         let sameBoot = bootID != nil && saved.bootID == bootID && saved.savedAtBootSeconds <= now
         var state = SamplerState()
         state.ledger = EnergyLedger(restoring: saved.ledger, sameBoot: sameBoot)
@@ -43,14 +45,15 @@ final class StatePersistence: Sendable {
             "restored counters from the state file",
             metadata: [
                 "path": "\(path)", "same_boot": "\(sameBoot)",
-                "down_for_seconds": "\(max(0, Clocks.unixSeconds() - saved.savedAtUnixSeconds))",
+                "down_for_seconds": "\(max(0, clock.unixSeconds() - saved.savedAtUnixSeconds))",
             ])
         return state
     }
 
-    /// Called after every sample; saves every `everySamples`-th one off the sampler's queue.
+    /// Called after every sample; saves the first one (so a crash right after start, or a crash-looping pod, loses
+    /// nothing counted since the start or the restore), then every `everySamples`-th one, off the sampler's queue.
     func afterSample(_ state: SamplerState) {
-        guard state.samplesTaken % everySamples == 0 else { return }
+        guard state.samplesTaken == 1 || state.samplesTaken % everySamples == 0 else { return }
         let persisted = persistedState(state)
         queue.async { [self] in save(persisted) }
     }
@@ -63,7 +66,7 @@ final class StatePersistence: Sendable {
 
     private func persistedState(_ state: SamplerState) -> PersistedState {
         PersistedState(
-            bootID: bootID, savedAtUnixSeconds: Clocks.unixSeconds(), savedAtBootSeconds: Clocks.bootSeconds(),
+            bootID: bootID, savedAtUnixSeconds: clock.unixSeconds(), savedAtBootSeconds: clock.bootSeconds(),
             ledger: state.ledger.snapshot(), sampleErrors: state.health.mapValues(\.errors))
     }
 

@@ -1,9 +1,7 @@
 import CMicroHTTPD
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// Checks HTTP basic credentials against bcrypt hashes with libcrypt.
 ///

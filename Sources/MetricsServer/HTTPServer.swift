@@ -2,11 +2,7 @@ import CMicroHTTPD
 import Dispatch
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import Glibc
 
 /// Limits and address of the HTTP server. libmicrohttpd's own defaults (no timeout, no per-IP limit) are unsafe for
 /// a daemon on every node, so each limit is set explicitly.

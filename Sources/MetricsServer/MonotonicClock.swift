@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import Glibc
 
 /// The server's clock for deadlines and ages (drain, stalled request heads, the credential cache): CLOCK_MONOTONIC,
 /// which wall-clock steps do not move.

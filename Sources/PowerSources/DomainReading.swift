@@ -86,11 +86,18 @@ public struct SourceSample: Sendable {
     public var readings: [DomainReading]
     public var failures: [ReadFailure]
     public var gpus: [GPUIdentity]
+    /// Why the source has nothing to read on this node (no powercap directory, no NVML library, no GPUs), or nil when
+    /// it is present. Absence is not a failure: an absent source exports no health series and raises no alert, while
+    /// a present source that fails shows as down.
+    public var absence: String?
 
-    public init(readings: [DomainReading] = [], failures: [ReadFailure] = [], gpus: [GPUIdentity] = []) {
+    public init(
+        readings: [DomainReading] = [], failures: [ReadFailure] = [], gpus: [GPUIdentity] = [], absence: String? = nil
+    ) {
         self.readings = readings
         self.failures = failures
         self.gpus = gpus
+        self.absence = absence
     }
 
     /// A sample in which the whole source failed.
@@ -98,8 +105,16 @@ public struct SourceSample: Sendable {
         SourceSample(failures: [ReadFailure(domain: nil, error: error)])
     }
 
-    /// True when every read of this sample succeeded.
-    public var succeeded: Bool { failures.isEmpty }
+    /// A sample saying the source has nothing to read on this node, and why.
+    public static func absent(_ reason: String) -> SourceSample {
+        SourceSample(absence: reason)
+    }
+
+    /// True when the source is absent from this node.
+    public var isAbsent: Bool { absence != nil }
+
+    /// True when the source is present and every read of this sample succeeded.
+    public var succeeded: Bool { failures.isEmpty && absence == nil }
 }
 
 /// A reader of one kind of power hardware.

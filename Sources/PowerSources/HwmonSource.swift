@@ -34,7 +34,7 @@ public final class HwmonSource: PowerSource, @unchecked Sendable {
             discover: { Self.discover(sysfs: sysfs) }, id: \.id, path: { sysfs.resolve("class/hwmon/\($0.directory)") })
         if gpus.neverFound {
             gpus.discoverAgain()
-            return .failed(.unavailable("no amdgpu, i915 or xe hwmon devices under \(sysfs.resolve("class/hwmon"))"))
+            return .absent("no amdgpu, i915 or xe hwmon devices under \(sysfs.resolve("class/hwmon"))")
         }
         var readings: [DomainReading] = []
         for gpu in gpus.current {

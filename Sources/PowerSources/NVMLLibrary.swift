@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import Glibc
 
 /// NVML's return codes that the exporter acts on (values of `nvmlReturn_t`).
 public enum NVMLReturn {
@@ -11,7 +7,14 @@ public enum NVMLReturn {
     public static let notSupported: Int32 = 3
     public static let driverNotLoaded: Int32 = 9
     public static let gpuIsLost: Int32 = 15
-    public static let unknown: Int32 = 999
+}
+
+/// Why `NVMLLibrary` could not be loaded: the library is not installed, or it is there but unusable.
+enum NVMLLoadError: Error {
+    /// No such library on this node: a CPU node, which may stay silent.
+    case absent(String)
+    /// The library exists but cannot be used (wrong architecture, missing symbols): an installation to fix.
+    case broken(String)
 }
 
 /// The NVML C functions the exporter calls, resolved with `dlopen`/`dlsym` so that one binary runs with and without
@@ -38,11 +41,16 @@ final class NVMLLibrary: @unchecked Sendable {
     let powerUsage: PowerFunction?
     private let errorStringFunction: ErrorStringFunction?
 
-    /// Loads `path`; throws `.unavailable` when the library or one of its essential symbols is missing.
-    init(path: String) throws(SourceError) {
+    /// Loads `path`; throws `.absent` when no such library exists, `.broken` when it exists but cannot be used.
+    init(path: String) throws(NVMLLoadError) {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
-            throw .unavailable("NVML library \(path) not loaded: \(reason)")
+            // dlopen reports a library missing from every search path as ENOENT's text; anything else (a wrong ELF
+            // class, an unresolved dependency) is a library that is there but broken.
+            if reason.hasSuffix("No such file or directory") {
+                throw .absent("NVML library \(path) not found: \(reason)")
+            }
+            throw .broken("NVML library \(path) cannot be loaded: \(reason)")
         }
         func symbol<T>(_ names: String..., as type: T.Type) -> T? {
             for name in names {
@@ -56,7 +64,7 @@ final class NVMLLibrary: @unchecked Sendable {
                 "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex", as: HandleFunction.self)
         else {
             dlclose(handle)
-            throw .unavailable("NVML library \(path) lacks nvmlInit, nvmlDeviceGetCount or nvmlDeviceGetHandleByIndex")
+            throw .broken("NVML library \(path) lacks nvmlInit, nvmlDeviceGetCount or nvmlDeviceGetHandleByIndex")
         }
         self.handle = handle
         self.initialize = initialize

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import Glibc
 
 /// Reads NVIDIA GPU energy through NVML: the total-energy counter (mJ since driver load, Volta and newer) where the
 /// GPU supports it, else the power draw (mW) to be integrated over the interval.
@@ -17,13 +13,15 @@ public final class NvmlSource: PowerSource, @unchecked Sendable {
 
     private let libraryPath: String
     private var library: NVMLLibrary?
-    private var loadFailure: SourceError?
     private var initialized = false
+    /// The failure of the last attempt to load or initialise NVML, repeated until the next attempt.
+    private var lastFailure: SourceError?
     private var samplesUntilRetry = 0
     private var devices: [GPUDevice] = []
 
-    /// How many samples to wait before trying `nvmlInit` again after it failed (it can be slow).
-    private static let initRetrySamples = 30
+    /// How many samples to wait before trying to load or initialise NVML again after it failed (`nvmlInit` can be
+    /// slow).
+    private static let retrySamples = 30
 
     private struct GPUDevice {
         let index: UInt32
@@ -41,55 +39,74 @@ public final class NvmlSource: PowerSource, @unchecked Sendable {
         if initialized, let shutdown = library?.shutdown { _ = shutdown() }
     }
 
+    /// Absent (no library, NVML's DRIVER_NOT_LOADED, no GPUs) is a value the sampler keeps silent about; a library
+    /// that is there but fails (a driver/library version mismatch after an upgrade without reboot, no permission, any
+    /// other error) is a failure: the source shows as down, and loading and initialisation are retried.
     public func sample() -> SourceSample {
-        guard let library = loadedLibrary() else { return .failed(loadFailure!) }
         if !initialized {
-            if samplesUntilRetry > 0 {
+            if samplesUntilRetry > 0, let lastFailure {
                 samplesUntilRetry -= 1
-                return .failed(.unavailable("NVML is not initialised (retrying)"))
+                return .failed(lastFailure)
             }
-            if let failure = initialize(library) {
-                samplesUntilRetry = Self.initRetrySamples
+            switch start() {
+            case .ready:
+                lastFailure = nil
+            case .absent(let reason):
+                lastFailure = nil
+                return .absent(reason)
+            case .failed(let failure):
+                lastFailure = failure
+                samplesUntilRetry = Self.retrySamples
                 return .failed(failure)
             }
         }
         var sample = SourceSample()
         for position in devices.indices {
-            read(&devices[position], library: library, into: &sample)
+            read(&devices[position], library: library!, into: &sample)
         }
         return sample
     }
 
-    private func loadedLibrary() -> NVMLLibrary? {
-        if let library { return library }
-        if loadFailure != nil { return nil }
-        do throws(SourceError) {
-            library = try NVMLLibrary(path: libraryPath)
-        } catch {
-            loadFailure = error
-        }
-        return library
+    private enum StartResult {
+        case ready
+        case absent(String)
+        case failed(SourceError)
     }
 
-    /// Initialises NVML and enumerates the physical GPUs; returns why not on failure.
-    private func initialize(_ library: NVMLLibrary) -> SourceError? {
+    /// Loads the library (once) and initialises NVML, enumerating the physical GPUs.
+    private func start() -> StartResult {
+        if library == nil {
+            do throws(NVMLLoadError) {
+                library = try NVMLLibrary(path: libraryPath)
+            } catch {
+                switch error {
+                case .absent(let reason): return .absent(reason)
+                case .broken(let reason): return .failed(.driver(reason))
+                }
+            }
+        }
+        guard let library else { return .absent("NVML library \(libraryPath) not loaded") }
         let code = library.initialize()
+        if code == NVMLReturn.driverNotLoaded {
+            // A CPU node that ships the library (a shared image) but has no NVIDIA driver.
+            return .absent("nvmlInit: \(library.errorString(code))")
+        }
         guard code == NVMLReturn.success else {
-            return .unavailable("nvmlInit failed: \(library.errorString(code))")
+            return .failed(.driver("nvmlInit failed: \(library.errorString(code))"))
         }
         var count: UInt32 = 0
         let countCode = library.deviceCount(&count)
         guard countCode == NVMLReturn.success else {
             _ = library.shutdown?()
-            return .unavailable("nvmlDeviceGetCount failed: \(library.errorString(countCode))")
+            return .failed(.driver("nvmlDeviceGetCount failed: \(library.errorString(countCode))"))
         }
         guard count > 0 else {
             _ = library.shutdown?()
-            return .unavailable("NVML reports no GPUs")
+            return .absent("NVML reports no GPUs")
         }
         devices = (0..<count).map { GPUDevice(index: $0) }
         initialized = true
-        return nil
+        return .ready
     }
 
     private func read(_ device: inout GPUDevice, library: NVMLLibrary, into sample: inout SourceSample) {

@@ -46,7 +46,7 @@ public final class RaplSource: PowerSource, @unchecked Sendable {
             path: { sysfs.resolve("class/powercap/\($0.directory)") })
         if zones.neverFound {
             zones.discoverAgain()
-            return .failed(.unavailable("no RAPL zones under \(sysfs.resolve("class/powercap"))"))
+            return .absent("no RAPL zones under \(sysfs.resolve("class/powercap"))")
         }
         var readings: [DomainReading] = []
         readings.reserveCapacity(zones.current.count)

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import Glibc
 
 /// Why a source, or one of its domains, could not be read.
 public enum SourceError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -18,8 +12,9 @@ public enum SourceError: Error, Sendable, Hashable, CustomStringConvertible {
     case io(path: String, errno: Int32)
     /// The read did not finish within the sampler's deadline.
     case timedOut
-    /// The source cannot run at all on this node (no library, no devices).
-    case unavailable(String)
+    /// A driver library that is installed failed as a whole (NVML that loads but whose `nvmlInit` fails, as after a
+    /// driver upgrade without a reboot). Unlike absence, this is a failure: the source shows as down and is retried.
+    case driver(String)
     /// A device-level failure reported by a driver library (for example NVML's GPU_IS_LOST).
     case device(String)
 
@@ -30,7 +25,7 @@ public enum SourceError: Error, Sendable, Hashable, CustomStringConvertible {
         case .garbled(let path, let value): "unparsable value \(value.debugDescription) in \(path)"
         case .io(let path, let errno): "read of \(path) failed: \(String(cString: strerror(errno))) (errno \(errno))"
         case .timedOut: "read did not finish before the sampling deadline"
-        case .unavailable(let reason): reason
+        case .driver(let reason): reason
         case .device(let reason): reason
         }
     }
@@ -43,7 +38,7 @@ public enum SourceError: Error, Sendable, Hashable, CustomStringConvertible {
         case .garbled: "garbled"
         case .io: "io"
         case .timedOut: "timeout"
-        case .unavailable: "unavailable"
+        case .driver: "driver"
         case .device: "device"
         }
     }

@@ -4,11 +4,7 @@ import FootprintExporter
 import Logging
 import ServiceLifecycle
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import Glibc
 
 /// The command line: parses flags, loads the configuration, starts the exporter. Nothing else.
 @main

@@ -27,7 +27,8 @@ SYSTEMD = REPO / "deploy" / "systemd"
 SCHEMAS = Path(__file__).parent / "schemas"
 KUBERNETES_VERSION = "1.32.0"
 
-# DESIGN.md §3, plus the budget gauge of the emission-budget issue and Prometheus' own `up`.
+# docs/design.md §3 (listed in docs/metrics.md), plus the budget gauge of the emission-budget issue and
+# Prometheus' own `up`.
 CONTRACT_METRICS = {
     "footprint_domain_energy_joules_total", "footprint_domain_power_watts",
     "footprint_energy_joules_total", "footprint_facility_energy_joules_total", "footprint_co2e_grams_total",
@@ -37,7 +38,7 @@ CONTRACT_METRICS = {
     "footprint_co2e_budget_grams", "up",
 }
 
-# Every flag the exporter accepts (DESIGN.md §4 and the issue); `--no-x` is the negation of toggle `x`.
+# Every flag the exporter accepts (docs/design.md §4, listed in docs/settings.md); `--no-x` is the negation of toggle `x`.
 KNOWN_FLAGS = {
     "web.listen-address", "web.telemetry-path", "web.config.file", "config.file", "path.sysfs", "path.procfs",
     "sample.interval", "pue", "grid.intensity", "collector.nvml.library",

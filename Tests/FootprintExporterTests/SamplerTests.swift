@@ -148,7 +148,7 @@ final class SamplerTests: XCTestCase {
     }
 
     func testAbsentRAPLExportsNoHealthSeriesAndTheEstimateStandsIn() throws {
-        let rapl = ScriptedSource(name: "rapl", [.failed(.unavailable("no RAPL zones"))])
+        let rapl = ScriptedSource(name: "rapl", [.absent("no RAPL zones")])
         let estimate = ScriptedSource(name: "estimate", [estimateSample(cpuWatts: 3, dramWatts: 1)])
         let (sampler, store) = makeSampler(hardware: [rapl], estimate: estimate)
         sampler.sampleOnce()

@@ -1,9 +1,7 @@
 import MetricsServer
 import XCTest
 
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 final class HTTPServerTests: XCTestCase {
     private static let metricsBody = "# HELP x_total A test counter.\n# TYPE x_total counter\nx_total 42\n"

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import Glibc
 
 /// A minimal blocking HTTP/1.1 client over a POSIX socket, so that tests see exactly what goes over the wire.
 enum RawHTTPClient {

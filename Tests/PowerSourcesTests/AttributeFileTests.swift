@@ -2,9 +2,7 @@ import XCTest
 
 @testable import PowerSources
 
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 final class AttributeFileTests: XCTestCase {
     private var tree: FixtureTree!

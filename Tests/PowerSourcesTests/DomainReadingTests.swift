@@ -12,11 +12,21 @@ final class DomainReadingTests: XCTestCase {
     }
 
     func testFailedSampleIsOneSourceLevelFailure() {
-        let sample = SourceSample.failed(.unavailable("no zones"))
+        let sample = SourceSample.failed(.driver("nvmlInit failed"))
         XCTAssertTrue(sample.readings.isEmpty)
-        XCTAssertEqual(sample.failures, [ReadFailure(domain: nil, error: .unavailable("no zones"))])
+        XCTAssertEqual(sample.failures, [ReadFailure(domain: nil, error: .driver("nvmlInit failed"))])
         XCTAssertFalse(sample.succeeded)
+        XCTAssertFalse(sample.isAbsent, "a failure of something present is not absence")
         XCTAssertTrue(SourceSample().succeeded)
+    }
+
+    func testAbsentSampleIsNeitherSuccessNorFailure() {
+        let sample = SourceSample.absent("no zones")
+        XCTAssertTrue(sample.isAbsent)
+        XCTAssertEqual(sample.absence, "no zones")
+        XCTAssertTrue(sample.failures.isEmpty)
+        XCTAssertFalse(sample.succeeded)
+        XCTAssertFalse(SourceSample().isAbsent)
     }
 
     func testFailureDescriptionNamesTheDomain() {
@@ -30,10 +40,10 @@ final class DomainReadingTests: XCTestCase {
         let errors: [SourceError] = [
             .permissionDenied(path: "p"), .notFound(path: "p"), .garbled(path: "p", value: "v"),
             .io(path: "p", errno: 5),
-            .timedOut, .unavailable("r"), .device("d"),
+            .timedOut, .driver("r"), .device("d"),
         ]
         XCTAssertEqual(
-            errors.map(\.kind), ["permission_denied", "not_found", "garbled", "io", "timeout", "unavailable", "device"])
+            errors.map(\.kind), ["permission_denied", "not_found", "garbled", "io", "timeout", "driver", "device"])
         for error in errors {
             XCTAssertFalse(error.description.isEmpty)
             XCTAssertFalse(error.description.contains("\n"))

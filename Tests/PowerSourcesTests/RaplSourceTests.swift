@@ -271,30 +271,28 @@ final class RaplSourceTests: XCTestCase {
         XCTAssertEqual(counter(readingsByID(sample)[id(.dram, "0")])?.microjoules, 4242)
     }
 
-    func testNoPowercapDirectoryIsOneSourceLevelUnavailableFailure() throws {
+    func testNoPowercapDirectoryIsAbsenceNotFailure() throws {
         try tree.makeDirectory("class")
         let sample = RaplSource(sysfs: sysfs).sample()
         XCTAssertTrue(sample.readings.isEmpty)
-        XCTAssertEqual(sample.failures.count, 1)
-        let failure = try XCTUnwrap(sample.failures.first)
-        XCTAssertNil(failure.domain)
-        XCTAssertEqual(failure.error.kind, "unavailable", "\(failure.error)")
+        XCTAssertTrue(sample.failures.isEmpty)
+        XCTAssertTrue(try XCTUnwrap(sample.absence).contains("no RAPL zones"))
     }
 
-    func testEmptyPowercapDirectoryIsUnavailable() throws {
+    func testEmptyPowercapDirectoryIsAbsent() throws {
         try tree.makeDirectory("class/powercap")
         let source = RaplSource(sysfs: sysfs)
         for _ in 0..<2 {
             let sample = source.sample()
             XCTAssertTrue(sample.readings.isEmpty)
-            XCTAssertEqual(sample.failures.map(\.error.kind), ["unavailable"])
-            XCTAssertEqual(sample.failures.first?.domain, nil)
+            XCTAssertTrue(sample.isAbsent)
+            XCTAssertTrue(sample.failures.isEmpty)
         }
     }
 
     func testPowercapAppearingLaterIsDiscovered() throws {
         let source = RaplSource(sysfs: sysfs)
-        XCTAssertEqual(source.sample().failures.map(\.error.kind), ["unavailable"])
+        XCTAssertTrue(source.sample().isAbsent)
         try writeZone("intel-rapl:0", name: "package-0", energy: "5", range: intelRange)
         let sample = source.sample()
         XCTAssertTrue(sample.succeeded, "\(sample.failures)")

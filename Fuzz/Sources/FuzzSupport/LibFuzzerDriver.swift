@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 // libFuzzer's driver, run from each target's own main: SwiftPM renames an executable's main, so libFuzzer's cannot
 // be used.

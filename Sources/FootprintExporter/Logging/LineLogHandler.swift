@@ -1,11 +1,7 @@
 import Logging
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import Glibc
 
 /// How a log line is laid out.
 public enum LogFormat: String, Sendable {
