@@ -3,12 +3,13 @@ import PackageDescription
 
 let package = Package(
     name: "footprint_exporter",
-    platforms: [.macOS(.v15)],
+    // Linux only (glibc): the sources read sysfs, procfs and cgroupfs and call Glibc directly.
     products: [
         .executable(name: "footprint_exporter", targets: ["footprint_exporter"]),
         // Libraries for the fuzz targets in Fuzz/, which build against this package.
         .library(name: "FootprintExporter", targets: ["FootprintExporter"]),
         .library(name: "PowerSources", targets: ["PowerSources"]),
+        .library(name: "MetricsServer", targets: ["MetricsServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -24,19 +25,26 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // The build's git revision, set at link time by scripts/release-flags.sh (Sources/CBuildInfo says how).
         .target(name: "CBuildInfo"),
-        .target(name: "PowerSources"),
+        .target(name: "FileReading"),
+        .target(name: "YAMLComposer", dependencies: ["CYAML"]),
+        .target(name: "PowerSources", dependencies: ["FileReading"]),
         .target(name: "EnergyAccounting"),
-        .target(name: "MetricsServer", dependencies: ["CMicroHTTPD"]),
+        .target(
+            name: "MetricsServer",
+            dependencies: [
+                "CMicroHTTPD", "FileReading", "YAMLComposer", .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "FootprintExporter",
             dependencies: [
+                "FileReading",
                 "PowerSources",
                 "EnergyAccounting",
                 "MetricsServer",
+                "YAMLComposer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                "CYAML",
                 "CBuildInfo",
             ]
         ),
@@ -51,7 +59,9 @@ let package = Package(
         ),
         .testTarget(name: "PowerSourcesTests", dependencies: ["PowerSources"]),
         .testTarget(name: "EnergyAccountingTests", dependencies: ["EnergyAccounting"]),
-        .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer"]),
+        .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "YAMLComposer"]),
+        .testTarget(name: "FileReadingTests", dependencies: ["FileReading"]),
+        .testTarget(name: "YAMLComposerTests", dependencies: ["YAMLComposer"]),
         .testTarget(name: "FootprintExporterTests", dependencies: ["FootprintExporter"]),
     ]
 )

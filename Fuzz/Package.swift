@@ -14,7 +14,7 @@ let package = Package(
             dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
         .executableTarget(
             name: "FuzzWebConfig",
-            dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
+            dependencies: ["FuzzSupport", .product(name: "MetricsServer", package: "footprint")]),
         .executableTarget(
             name: "FuzzStateFile",
             dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),

@@ -26,12 +26,6 @@ static inline uint16_t footprint_mhd_bound_port(struct MHD_Daemon *daemon) {
     return info == NULL ? 0 : info->port;
 }
 
-/// The peer address of a connection, or NULL.
-static inline const struct sockaddr *footprint_mhd_client_address(struct MHD_Connection *connection) {
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    return info == NULL ? NULL : info->client_addr;
-}
-
 /// The client certificate of a TLS connection: 0 verified against the trust CA, 1 none presented, 2 presented but
 /// not valid, 3 not a TLS connection. libmicrohttpd only *requests* a certificate; this is the verification.
 static inline int footprint_mhd_client_certificate_status(struct MHD_Connection *connection) {
@@ -50,12 +44,6 @@ static inline int footprint_mhd_client_certificate_status(struct MHD_Connection 
 static inline int footprint_mhd_connection_fd(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     return info == NULL ? -1 : info->connect_fd;
-}
-
-/// The number of open connections of a daemon.
-static inline unsigned int footprint_mhd_current_connections(struct MHD_Daemon *daemon) {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return info == NULL ? 0 : info->num_connections;
 }
 
 /// Checks TLS material the way libmicrohttpd will load it, so a broken certificate, key, CA or priority string is

@@ -1,3 +1,4 @@
+import FileReading
 import Glibc
 
 /// Reads small sysfs and procfs attribute files.
@@ -63,23 +64,18 @@ public enum AttributeFile {
         return buffer
     }
 
-    /// Reads a whole (procfs) file of unknown size with repeated bounded reads, up to `limit` bytes.
+    /// Reads a whole procfs file of unknown size, up to `limit` bytes, through `FileReader`.
     public static func readWhole(_ path: String, limit: Int = 1 << 20) throws(SourceError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw error(for: errno, path: path) }
-        defer { close(descriptor) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while result.count < limit {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw error(for: errno, path: path)
+        do {
+            return try FileReader.readWhole(path, limit: limit, regularFileOnly: false)
+        } catch {
+            switch error.reason {
+            case .permissionDenied: throw .permissionDenied(path: path)
+            case .notFound: throw .notFound(path: path)
+            case .notRegularFile, .tooLarge: throw .garbled(path: path, value: error.description)
+            case .io(let code): throw .io(path: path, errno: code)
             }
-            if count == 0 { break }
-            result.append(contentsOf: chunk[0..<count])
         }
-        return result
     }
 
     static func error(for code: Int32, path: String) -> SourceError {

@@ -122,7 +122,8 @@ public struct SourceSample: Sendable {
 /// `sample()` blocks while it reads; the sampler calls it from the source's own worker so that a slow or hung source
 /// stalls nothing else. Implementations are called from one thread at a time.
 public protocol PowerSource: AnyObject, Sendable {
-    /// The `source` label of its domains: `rapl`, `nvml`, `hwmon`, `estimate`.
+    /// The source's name in `footprint_source_up{source}` and the logs: `rapl`, `nvml`, `hwmon`, `estimate`. Its
+    /// domains carry their own `source` label in `DomainID`, which for hwmon is the driver (`amdgpu`, `i915`, `xe`).
     var name: String { get }
     /// Reads every domain once.
     func sample() -> SourceSample

@@ -6,8 +6,6 @@ public struct HwmonGPU: Sendable, Hashable {
     public let driver: String
     /// The card's index among the cards of its driver, ordered by PCI address so it is stable across restarts.
     public let device: String
-    /// The PCI address of the card, when its `device` link resolves.
-    public let pciAddress: String?
 
     public var id: DomainID { DomainID(source: driver, domain: .gpu, device: device) }
 }
@@ -90,7 +88,7 @@ public final class HwmonSource: PowerSource, @unchecked Sendable {
             let index = nextIndex[item.driver, default: 0]
             nextIndex[item.driver] = index + 1
             gpus.append(
-                HwmonGPU(directory: item.directory, driver: item.driver, device: String(index), pciAddress: item.pci))
+                HwmonGPU(directory: item.directory, driver: item.driver, device: String(index)))
         }
         return gpus
     }

@@ -3,7 +3,6 @@ import Glibc
 /// NVML's return codes that the exporter acts on (values of `nvmlReturn_t`).
 public enum NVMLReturn {
     public static let success: Int32 = 0
-    public static let uninitialized: Int32 = 1
     public static let notSupported: Int32 = 3
     public static let driverNotLoaded: Int32 = 9
     public static let gpuIsLost: Int32 = 15

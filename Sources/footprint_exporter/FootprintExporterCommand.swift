@@ -14,71 +14,8 @@ struct FootprintExporterCommand: ParsableCommand {
         abstract: "Prometheus exporter of node power, PUE-adjusted energy and CO2e.",
         version: BuildInfo.version)
 
-    @Option(name: .customLong("web.listen-address"), help: help("web.listen-address")) var webListenAddress: String?
-    @Option(name: .customLong("web.telemetry-path"), help: help("web.telemetry-path")) var webTelemetryPath: String?
-    @Option(name: .customLong("web.max-connections"), help: help("web.max-connections")) var webMaxConnections: String?
-    @Option(name: .customLong("web.max-connections-per-ip"), help: help("web.max-connections-per-ip"))
-    var webMaxConnectionsPerIP: String?
-    @Option(name: .customLong("web.connection-timeout"), help: help("web.connection-timeout"))
-    var webConnectionTimeout: String?
-    @Option(name: .customLong("web.read-header-timeout"), help: help("web.read-header-timeout"))
-    var webReadHeaderTimeout: String?
-    @Option(name: .customLong("web.max-concurrent-requests"), help: help("web.max-concurrent-requests"))
-    var webMaxConcurrentRequests: String?
-    @Option(name: .customLong("web.config.file"), help: help("web.config.file")) var webConfigFile: String?
-    @Option(name: .customLong("config.file"), help: help("config.file")) var configFile: String?
-    @Option(name: .customLong("path.sysfs"), help: help("path.sysfs")) var pathSysfs: String?
-    @Option(name: .customLong("path.procfs"), help: help("path.procfs")) var pathProcfs: String?
-    @Option(name: .customLong("sample.interval"), help: help("sample.interval")) var sampleInterval: String?
-    @Option(name: .customLong("pue"), help: help("pue")) var pue: String?
-    @Option(name: .customLong("grid.intensity"), help: help("grid.intensity")) var gridIntensity: String?
-    @Flag(name: .customLong("collector.rapl"), inversion: .prefixedNo, help: help("collector.rapl"))
-    var collectorRapl: Bool?
-    @Flag(name: .customLong("collector.nvml"), inversion: .prefixedNo, help: help("collector.nvml"))
-    var collectorNvml: Bool?
-    @Flag(name: .customLong("collector.hwmon"), inversion: .prefixedNo, help: help("collector.hwmon"))
-    var collectorHwmon: Bool?
-    @Flag(name: .customLong("collector.estimate"), inversion: .prefixedNo, help: help("collector.estimate"))
-    var collectorEstimate: Bool?
-    @Option(name: .customLong("collector.nvml.library"), help: help("collector.nvml.library"))
-    var collectorNvmlLibrary: String?
-    @Option(name: .customLong("rapl.max-watts"), help: help("rapl.max-watts")) var raplMaxWatts: String?
-    @Option(name: .customLong("estimate.cpu-min-watts"), help: help("estimate.cpu-min-watts"))
-    var estimateCPUMinWatts: String?
-    @Option(name: .customLong("estimate.cpu-max-watts"), help: help("estimate.cpu-max-watts"))
-    var estimateCPUMaxWatts: String?
-    @Option(name: .customLong("estimate.dram-watts-per-gb"), help: help("estimate.dram-watts-per-gb"))
-    var estimateDRAMWattsPerGB: String?
-    @Option(name: .customLong("state.file"), help: help("state.file")) var stateFile: String?
-    @Option(name: .customLong("state.save-interval"), help: help("state.save-interval")) var stateSaveInterval: String?
-    @Option(name: .customLong("log.level"), help: help("log.level")) var logLevel: String?
-    @Option(name: .customLong("log.format"), help: help("log.format")) var logFormat: String?
-
-    private static func help(_ name: String) -> ArgumentHelp {
-        ArgumentHelp(SettingCatalogue.help(name))
-    }
-
-    /// The settings given on the command line, by setting name.
-    var givenSettings: [(name: String, value: String)] {
-        let values: [(String, String?)] = [
-            ("web.listen-address", webListenAddress), ("web.telemetry-path", webTelemetryPath),
-            ("web.max-connections", webMaxConnections), ("web.max-connections-per-ip", webMaxConnectionsPerIP),
-            ("web.connection-timeout", webConnectionTimeout), ("web.read-header-timeout", webReadHeaderTimeout),
-            ("web.max-concurrent-requests", webMaxConcurrentRequests), ("web.config.file", webConfigFile),
-            ("config.file", configFile),
-            ("path.sysfs", pathSysfs), ("path.procfs", pathProcfs), ("sample.interval", sampleInterval),
-            ("pue", pue), ("grid.intensity", gridIntensity),
-            ("collector.rapl", collectorRapl.map(String.init)), ("collector.nvml", collectorNvml.map(String.init)),
-            ("collector.hwmon", collectorHwmon.map(String.init)),
-            ("collector.estimate", collectorEstimate.map(String.init)),
-            ("collector.nvml.library", collectorNvmlLibrary), ("rapl.max-watts", raplMaxWatts),
-            ("estimate.cpu-min-watts", estimateCPUMinWatts), ("estimate.cpu-max-watts", estimateCPUMaxWatts),
-            ("estimate.dram-watts-per-gb", estimateDRAMWattsPerGB), ("state.file", stateFile),
-            ("state.save-interval", stateSaveInterval), ("log.level", logLevel),
-            ("log.format", logFormat),
-        ]
-        return values.compactMap { name, value in value.map { (name, $0) } }
-    }
+    /// One option per setting, generated from the setting catalogue.
+    @OptionGroup var options: CommandLineOptions
 
     /// Parses the command line itself so that every mistake is reported as one line, not a usage screen.
     ///
@@ -100,11 +37,11 @@ struct FootprintExporterCommand: ParsableCommand {
         }
         let configuration: ExporterConfiguration
         do {
-            configuration = try ConfigurationLoader.load(flags: command.givenSettings)
+            configuration = try ConfigurationLoader.load(flags: command.options.given)
         } catch {
             fail(error.message, code: 2)
         }
-        let flags = command.givenSettings
+        let flags = command.options.given
         let stopped = DispatchSemaphore(value: 0)
         Task.detached {
             await run(configuration, flags: flags)

@@ -86,7 +86,7 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(configuration.estimate.cpuMinimumWattsPerVCPU, 0.74)
         XCTAssertEqual(configuration.estimate.cpuMaximumWattsPerVCPU, 3.5)
         XCTAssertEqual(configuration.estimate.dramWattsPerGiB, 0.392)
-        XCTAssertNil(configuration.raplMaximumWatts)
+        XCTAssertEqual(configuration.raplMaximumWatts, 0, "0: derived from each zone's power limit")
         XCTAssertTrue(configuration.budgets.isEmpty)
     }
 
@@ -283,6 +283,26 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(configuration.nvmlLibrary, "/x.so")
         XCTAssertTrue(configuration.hwmonEnabled)
         XCTAssertTrue(configuration.estimateEnabled)
+    }
+
+    func testASettingThatPrefixesOthersTakesItsValueUnderValueOrEnabled() throws {
+        let configuration = try loadFile("grid:\n  intensity:\n    value: 300\ncollector: {nvml: {enabled: false}}\n")
+        XCTAssertEqual(configuration.gridGramsPerKilowattHour, 300)
+        XCTAssertFalse(configuration.nvmlEnabled)
+        XCTAssertEqual(try loadFile("grid: {intensity: 300}\n"), try loadFile("grid: {intensity: {value: 300}}\n"))
+        try assertFileRejected(
+            "grid:\n  intensity:\n    value: 300\n    enabled: 200\n", mentioning: ["grid.intensity", "twice"])
+        try assertFileRejected("grid: {intensity: {value: 300, colour: red}}\n", mentioning: ["grid.intensity.colour"])
+    }
+
+    func testHexadecimalInfiniteAndNaNNumbersAreRejected() {
+        for text in ["0x1p0", "inf", "nan", "1_000", "", " "] {
+            assertRejected([("pue", text)], mentioning: ["--pue", "not a number"])
+        }
+    }
+
+    func testBudgetsAreFileOnlyNotAFlag() {
+        assertRejected([("budgets", "x")], mentioning: ["unknown flag --budgets"])
     }
 
     func testFlowStyleNestedKeys() throws {

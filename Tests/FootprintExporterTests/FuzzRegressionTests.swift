@@ -1,4 +1,5 @@
 import Foundation
+import MetricsServer
 import PowerSources
 import XCTest
 
@@ -11,22 +12,29 @@ final class FuzzRegressionTests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fuzz")
 
-    private func inputs(_ parser: String) throws -> [Data] {
+    /// Every kept input of `parser`. Its seed corpus must exist and hold inputs: a replay of nothing would pass
+    /// whatever the parsers do. Regressions (crashes found later) are optional.
+    private func inputs(_ parser: String, file: StaticString = #filePath, line: UInt = #line) throws -> [Data] {
         var found: [Data] = []
         for folder in ["Corpus", "Regressions"] {
             let directory = Self.fuzzRoot.appendingPathComponent(folder).appendingPathComponent(parser)
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            } catch {
+                if folder == "Corpus" { XCTFail("no seed corpus at \(directory.path)", file: file, line: line) }
+                continue
+            }
             for name in names.sorted() where !name.hasPrefix(".") {
                 found.append(try Data(contentsOf: directory.appendingPathComponent(name)))
             }
         }
+        XCTAssertFalse(found.isEmpty, "the \(parser) corpus holds no inputs", file: file, line: line)
         return found
     }
 
     func testConfigInputs() throws {
-        let all = try inputs("config")
-        XCTAssertFalse(all.isEmpty)
-        for data in all {
+        for data in try inputs("config") {
             var configuration = ExporterConfiguration()
             do {
                 try ConfigurationLoader.apply(
@@ -44,9 +52,7 @@ final class FuzzRegressionTests: XCTestCase {
     }
 
     func testStateFileInputs() throws {
-        let all = try inputs("state")
-        XCTAssertFalse(all.isEmpty)
-        for data in all { _ = try? StateFile.decode(data) }
+        for data in try inputs("state") { _ = try? StateFile.decode(data) }
     }
 
     func testSysfsInputs() throws {

@@ -1,4 +1,4 @@
-import FootprintExporter
+import MetricsServer
 import FuzzSupport
 
 /// Any bytes as a web config file (exporter-toolkit format).

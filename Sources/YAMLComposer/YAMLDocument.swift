@@ -2,8 +2,9 @@ import CYAML
 
 /// A YAML node as the config files need it: scalars, mappings and sequences (anchors resolved, tags ignored).
 ///
-/// A small composer over libyaml's event API; it replaces a full YAML library so that the exporter links no
-/// Foundation (bench/analysis.md: Foundation's pages were most of the resident memory above node_exporter's).
+/// A small composer over libyaml's event API; it replaces a full YAML library (which would bring Foundation) so that
+/// the exporter links only FoundationEssentials (bench/analysis.md: Foundation's pages were most of the resident memory
+/// above node_exporter's).
 public indirect enum YAMLNode: Sendable, Equatable {
     case scalar(String, plain: Bool)
     case mapping([YAMLPair])

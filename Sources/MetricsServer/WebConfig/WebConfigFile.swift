@@ -1,5 +1,5 @@
-import FoundationEssentials
-import MetricsServer
+import YAMLComposer
+import FileReading
 
 /// Reads a web configuration file in the exporter-toolkit format, so existing Prometheus setups reuse their files:
 ///
@@ -16,20 +16,24 @@ public enum WebConfigFile {
         "Content-Security-Policy",
     ]
 
+    /// The largest web configuration, certificate or key file read.
+    static let maximumFileBytes = 1 << 20
+
     /// Loads the file at `path` and the TLS files it names.
-    public static func load(_ path: String) throws(ConfigurationError) -> WebSecurity {
-        let text: String
+    public static func load(_ path: String) throws(WebConfigError) -> WebSecurity {
+        let text: String?
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try FileReader.readText(path, limit: maximumFileBytes)
         } catch {
-            throw ConfigurationError("cannot read web config file \(path): \(error)")
+            throw WebConfigError("cannot read web config file: \(error)")
         }
+        guard let text else { throw WebConfigError("web config file \(path) is not UTF-8 text") }
         return try parse(text, path: path)
     }
 
     /// Parses the YAML `text` of the web configuration file at `path`.
-    public static func parse(_ text: String, path: String) throws(ConfigurationError) -> WebSecurity {
-        func fail(_ message: String) -> ConfigurationError { ConfigurationError("web config file \(path): \(message)") }
+    public static func parse(_ text: String, path: String) throws(WebConfigError) -> WebSecurity {
+        func fail(_ message: String) -> WebConfigError { WebConfigError("web config file \(path): \(message)") }
         let root: YAMLNode?
         do {
             root = try YAMLDocument.compose(text)
@@ -41,7 +45,7 @@ public enum WebConfigFile {
         guard let root else { return .open }
         guard let top = root.mapping else { throw fail("the top level must be a mapping") }
         var security = WebSecurity()
-        let directory = directoryOf(path)
+        let directory = FileReader.directory(of: path)
         for (keyNode, value) in top {
             let key = keyNode.string ?? ""
             switch key {
@@ -108,8 +112,8 @@ public enum WebConfigFile {
     }
 
     private static func parseTLS(
-        _ node: YAMLNode, directory: String, fail: (String) -> ConfigurationError
-    ) throws(ConfigurationError) -> TLSSettings {
+        _ node: YAMLNode, directory: String, fail: (String) -> WebConfigError
+    ) throws(WebConfigError) -> TLSSettings {
         guard let mapping = node.mapping else { throw fail("tls_server_config must be a mapping") }
         var fields: [String: YAMLNode] = [:]
         for (key, value) in mapping {
@@ -119,14 +123,17 @@ public enum WebConfigFile {
             }
             fields[name] = value
         }
-        func file(_ key: String) throws(ConfigurationError) -> String? {
+        func file(_ key: String) throws(WebConfigError) -> String? {
             guard let node = fields[key], let value = node.string, !value.isEmpty else { return nil }
             let resolved = value.hasPrefix("/") || directory.isEmpty ? value : "\(directory)/\(value)"
+            let text: String?
             do {
-                return try String(contentsOfFile: resolved, encoding: .utf8)
+                text = try FileReader.readText(resolved, limit: maximumFileBytes)
             } catch {
-                throw fail("cannot read tls_server_config.\(key) \(resolved): \(error)")
+                throw fail("cannot read tls_server_config.\(key): \(error)")
             }
+            guard let text else { throw fail("tls_server_config.\(key) \(resolved) is not PEM text") }
+            return text
         }
         guard let certificate = try file("cert_file"), let key = try file("key_file") else {
             throw fail("tls_server_config needs cert_file and key_file")
@@ -136,9 +143,6 @@ public enum WebConfigFile {
             throw fail("unknown client_auth_type \(clientAuthName.debugDescription)")
         }
         let clientCA = try file("client_ca_file")
-        if clientAuth == .requireAndVerifyClientCert || clientAuth == .verifyClientCertIfGiven, clientCA == nil {
-            throw fail("client_auth_type \(clientAuthName) needs client_ca_file")
-        }
         if let sans = fields["client_allowed_sans"], sans.null == nil, !(sans.sequence?.isEmpty ?? true) {
             throw fail("tls_server_config.client_allowed_sans is not supported by this exporter")
         }
@@ -152,14 +156,10 @@ public enum WebConfigFile {
         } catch {
             throw fail(error.message)
         }
-        return TLSSettings(
+        let settings = TLSSettings(
             certificatePEM: certificate, keyPEM: key, clientCAPEM: clientCA, clientAuthentication: clientAuth,
             priorities: policy.gnutlsPriorities)
+        if let problem = settings.problem { throw fail(problem) }
+        return settings
     }
-}
-
-/// The folder part of a path (`/etc/x/web.yml` → `/etc/x`, `web.yml` → ``).
-func directoryOf(_ path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "" }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
 }

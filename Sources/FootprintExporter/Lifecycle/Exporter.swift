@@ -33,7 +33,10 @@ public final class Exporter: Sendable {
         let procfs = ProcfsRoot(configuration.procfsPath)
         var hardware: [any PowerSource] = []
         if configuration.raplEnabled {
-            hardware.append(RaplSource(sysfs: sysfs, maximumPlausibleWatts: configuration.raplMaximumWatts))
+            hardware.append(
+                RaplSource(
+                    sysfs: sysfs,
+                    maximumPlausibleWatts: configuration.raplMaximumWatts > 0 ? configuration.raplMaximumWatts : nil))
         }
         if configuration.nvmlEnabled {
             hardware.append(NvmlSource(libraryPath: configuration.nvmlLibrary))
@@ -78,9 +81,14 @@ public final class Exporter: Sendable {
 
     /// Reads the web configuration and binds the listen address; throws with a one-line reason when either fails.
     public func listen() throws(ConfigurationError) {
-        let security =
-            try configuration.webConfigFile.map { path throws(ConfigurationError) in try WebConfigFile.load(path) }
-            ?? .open
+        var security = WebSecurity.open
+        if let path = configuration.webConfigFile {
+            do {
+                security = try WebConfigFile.load(path)
+            } catch {
+                throw ConfigurationError(error.message)
+            }
+        }
         do {
             try server.start(security: security)
         } catch {

@@ -43,17 +43,17 @@ struct TLSPolicy: Equatable {
     init(
         minimumVersion: String?, maximumVersion: String?, cipherSuites: [String], curves: [String],
         preferServerCipherSuites: Bool
-    ) throws(ConfigurationError) {
+    ) throws(WebConfigError) {
         let minimumName = minimumVersion ?? "TLS12"
         let maximumName = maximumVersion ?? "TLS13"
         guard let minimum = Self.versions[minimumName] else {
-            throw ConfigurationError("unknown min_version \(minimumName.debugDescription) (TLS10, TLS11, TLS12, TLS13)")
+            throw WebConfigError("unknown min_version \(minimumName.debugDescription) (TLS10, TLS11, TLS12, TLS13)")
         }
         guard let maximum = Self.versions[maximumName] else {
-            throw ConfigurationError("unknown max_version \(maximumName.debugDescription) (TLS10, TLS11, TLS12, TLS13)")
+            throw WebConfigError("unknown max_version \(maximumName.debugDescription) (TLS10, TLS11, TLS12, TLS13)")
         }
         guard minimum <= maximum else {
-            throw ConfigurationError("min_version \(minimumName) is above max_version \(maximumName)")
+            throw WebConfigError("min_version \(minimumName) is above max_version \(maximumName)")
         }
         var parts = ["NORMAL", "-VERS-ALL"] + (minimum...maximum).map { "+" + Self.gnutlsVersions[$0] }
         if !cipherSuites.isEmpty {
@@ -62,7 +62,7 @@ struct TLSPolicy: Equatable {
             var macs: [String] = []
             for name in cipherSuites {
                 guard let suite = Self.suites[name] else {
-                    throw ConfigurationError("cipher suite \(name.debugDescription) cannot be honoured with GnuTLS")
+                    throw WebConfigError("cipher suite \(name.debugDescription) cannot be honoured with GnuTLS")
                 }
                 if !kx.contains(suite.kx) { kx.append(suite.kx) }
                 if !ciphers.contains(suite.cipher) { ciphers.append(suite.cipher) }
@@ -83,7 +83,7 @@ struct TLSPolicy: Equatable {
             var groups: [String] = []
             for name in curves {
                 guard let group = Self.curves[name] else {
-                    throw ConfigurationError(
+                    throw WebConfigError(
                         "curve \(name.debugDescription) is not supported (CurveP256, CurveP384, CurveP521, X25519)")
                 }
                 groups.append("+\(group)")

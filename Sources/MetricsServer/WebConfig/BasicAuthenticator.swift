@@ -1,7 +1,6 @@
 import CMicroHTTPD
-import Synchronization
-
 import Glibc
+import Synchronization
 
 /// Checks HTTP basic credentials against bcrypt hashes with libcrypt.
 ///
@@ -12,19 +11,27 @@ final class BasicAuthenticator: Sendable {
     private let users: [String: String]
     private let dummyHash: String
     private let accepted = Mutex<[String: Double]>([:])
-    private static let cacheSeconds = 300.0
-    private static let cacheLimit = 256
+    private let now: @Sendable () -> Double
+    static let cacheSeconds = 300.0
+    static let cacheLimit = 256
 
-    init(users: [String: String]) {
+    /// - Parameters:
+    ///   - users: user name → bcrypt hash.
+    ///   - now: a monotonic clock in seconds, for the cache of accepted credentials; tests move it by hand.
+    init(users: [String: String], now: @escaping @Sendable () -> Double = MonotonicClock.seconds) {
         self.users = users
+        self.now = now
         let cost = users.values.compactMap(Self.cost(of:)).max() ?? 10
-        self.dummyHash = Self.makeDummyHash(cost: cost)
+        self.dummyHash = Self.hash(password: "footprint-dummy-password", cost: cost) ?? "*"
     }
+
+    /// How many accepted credentials are remembered.
+    var cachedCount: Int { accepted.withLock { $0.count } }
 
     /// Whether the `Authorization` header value grants access.
     func authorizes(_ header: String?) -> Bool {
         guard let header, let (user, password) = Self.parse(header) else { return false }
-        let now = MonotonicClock.seconds()
+        let now = self.now()
         if let until = accepted.withLock({ $0[header] }), until > now { return true }
         let known = users[user]
         let hash = known ?? dummyHash
@@ -74,12 +81,13 @@ final class BasicAuthenticator: Sendable {
         return UInt(fields[1])
     }
 
-    private static func makeDummyHash(cost: UInt) -> String {
+    /// A bcrypt hash of `password` at `cost` with a fresh salt, or nil when libcrypt cannot make one.
+    static func hash(password: String, cost: UInt) -> String? {
         var setting = [CChar](repeating: 0, count: Int(CRYPT_OUTPUT_SIZE))
-        guard footprint_bcrypt_setting(cost, &setting, Int32(setting.count)) == 0 else { return "*" }
+        guard footprint_bcrypt_setting(cost, &setting, Int32(setting.count)) == 0 else { return nil }
         let settingText = String(decoding: setting.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var output = [CChar](repeating: 0, count: Int(CRYPT_OUTPUT_SIZE))
-        guard footprint_crypt("footprint-dummy-password", settingText, &output, output.count) == 0 else { return "*" }
+        guard footprint_crypt(password, settingText, &output, output.count) == 0 else { return nil }
         return String(decoding: output.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

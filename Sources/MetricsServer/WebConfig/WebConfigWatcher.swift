@@ -1,12 +1,11 @@
 import Dispatch
 import Logging
-import MetricsServer
 import Synchronization
 
 /// Re-reads the web configuration file every few seconds and on SIGHUP, and hands changed settings to the server,
 /// so certificates rotate and users change without a restart. A broken new file keeps the old settings in force and
 /// is logged once per distinct problem.
-final class WebConfigWatcher: Sendable {
+public final class WebConfigWatcher: Sendable {
     private let path: String?
     private let server: HTTPServer
     private let logger: Logger
@@ -20,13 +19,14 @@ final class WebConfigWatcher: Sendable {
         var timer: (any DispatchSourceTimer)?
     }
 
-    init(path: String?, server: HTTPServer, logger: Logger) {
+    public init(path: String?, server: HTTPServer, logger: Logger) {
         self.path = path
         self.server = server
         self.logger = logger
     }
 
-    func start(applied: WebSecurity) {
+    /// Starts polling the file, `applied` being the security in force.
+    public func start(applied: WebSecurity) {
         guard path != nil else { return }
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(
@@ -40,7 +40,8 @@ final class WebConfigWatcher: Sendable {
         timer.resume()
     }
 
-    func stop() {
+    /// Stops polling.
+    public func stop() {
         let timer = state.withLock { state -> (any DispatchSourceTimer)? in
             defer { state.timer = nil }
             return state.timer
@@ -49,14 +50,14 @@ final class WebConfigWatcher: Sendable {
     }
 
     /// Checks at once (SIGHUP), on the watcher's queue.
-    func check() {
+    public func check() {
         guard path != nil else { return }
         queue.sync { checkNow() }
     }
 
     private func checkNow() {
         guard let path else { return }
-        do throws(ConfigurationError) {
+        do throws(WebConfigError) {
             let security = try WebConfigFile.load(path)
             guard security != state.withLock({ $0.applied }) else {
                 state.withLock { $0.lastProblem = nil }
@@ -65,7 +66,7 @@ final class WebConfigWatcher: Sendable {
             do {
                 try server.apply(security: security)
             } catch {
-                throw ConfigurationError("web config file \(path): \(error)")
+                throw WebConfigError("web config file \(path): \(error)")
             }
             state.withLock {
                 $0.applied = security

@@ -1,6 +1,6 @@
 import XCTest
 
-@testable import FootprintExporter
+@testable import YAMLComposer
 
 /// The libyaml composer that replaced a full YAML library: what the config files use, and hostile input.
 final class YAMLDocumentTests: XCTestCase {
@@ -45,11 +45,5 @@ final class YAMLDocumentTests: XCTestCase {
     func testHostileNestingIsRefusedNotRecursed() {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         XCTAssertThrowsError(try YAMLDocument.compose(deep))
-    }
-
-    func testDirectoryOf() {
-        XCTAssertEqual(directoryOf("/etc/x/web.yml"), "/etc/x")
-        XCTAssertEqual(directoryOf("web.yml"), "")
-        XCTAssertEqual(directoryOf("/web.yml"), "/")
     }
 }

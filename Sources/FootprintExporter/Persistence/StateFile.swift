@@ -1,6 +1,6 @@
 import EnergyAccounting
+import FileReading
 import FoundationEssentials
-
 import Glibc
 
 /// What the state file holds: the ledger (totals and raw baselines), error counters, and the boot it was written in.
@@ -44,16 +44,14 @@ public enum StateFile {
     static let maximumBytes = 16 << 20
 
     static func read(_ path: String) throws(StateFileError) -> PersistedState {
-        let data: Data
+        let bytes: [UInt8]
         do {
-            guard FileManager.default.fileExists(atPath: path) else { throw StateFileError.missing }
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch let error as StateFileError {
-            throw error
+            bytes = try FileReader.readWhole(path, limit: maximumBytes)
         } catch {
-            throw .unreadable(String(describing: error))
+            if error.reason == .notFound { throw .missing }
+            throw .unreadable(error.description)
         }
-        return try decode(data)
+        return try decode(Data(bytes))
     }
 
     /// Decodes and validates the bytes of a state file; never applies anything half-way.
@@ -118,7 +116,7 @@ public enum StateFile {
             unlink(temporary)
             throw .unwritable("rename to \(path): \(reason)")
         }
-        let directory = directoryOf(path)
+        let directory = FileReader.directory(of: path)
         let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryDescriptor >= 0 {
             fsync(directoryDescriptor)

@@ -30,6 +30,17 @@ public enum ClientAuthentication: String, Sendable, Hashable {
     var verifiesCertificate: Bool { self == .verifyClientCertIfGiven || self == .requireAndVerifyClientCert }
 }
 
+/// A web configuration that cannot be used, with the one line that names the problem.
+public struct WebConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
 /// TLS material and policy, already read from disk (PEM text).
 public struct TLSSettings: Sendable, Hashable {
     public var certificatePEM: String
@@ -48,5 +59,16 @@ public struct TLSSettings: Sendable, Hashable {
         self.clientCAPEM = clientCAPEM
         self.clientAuthentication = clientAuthentication
         self.priorities = priorities
+    }
+}
+
+extension TLSSettings {
+    /// Why these settings cannot be served, or nil. The one statement of the rule that verifying client certificates
+    /// needs a client CA, checked when the file is read and again when the server takes the settings.
+    public var problem: String? {
+        if clientAuthentication.verifiesCertificate && clientCAPEM == nil {
+            return "client_auth_type \(clientAuthentication.rawValue) needs client_ca_file"
+        }
+        return nil
     }
 }

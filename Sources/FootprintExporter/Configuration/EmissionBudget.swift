@@ -1,0 +1,15 @@
+/// An emission budget: at most `grams` of CO2e over every `window`.
+public struct EmissionBudget: Sendable, Hashable {
+    public var name: String
+    public var window: Duration
+    /// The window as the configuration spells it (`24h`), used as the `window` label so rules can match it.
+    public var windowLabel: String
+    public var grams: Double
+
+    public init(name: String, window: Duration, windowLabel: String? = nil, grams: Double) {
+        self.name = name
+        self.window = window
+        self.windowLabel = windowLabel ?? PrometheusDuration.format(window)
+        self.grams = grams
+    }
+}

@@ -1,0 +1,152 @@
+import EnergyAccounting
+import MetricsServer
+import PowerSources
+
+/// Every setting of the exporter, each declared once: name, type, default, validation, help, and whether a reload
+/// applies it. `ExporterConfiguration` reads values through these declarations (`configuration.pue`), the command
+/// line's options are generated from them (Sources/footprint_exporter/CommandLineOptions.swift), and so are `--help`,
+/// the config-file keys and docs/settings.md. Adding a setting is one `let` here plus its use.
+public struct SettingCatalogue: Sendable {
+    // MARK: Web
+
+    public let listenAddress = Setting<ListenAddress>.value(
+        "web.listen-address", "address", default: ListenAddress(host: nil, port: 9636),
+        help: "Address to listen on for the web interface and telemetry: [host]:port, no host for every address",
+        describe: \.description
+    ) { text throws(ConfigurationError) in
+        guard let address = ListenAddress(parsing: text) else {
+            throw ConfigurationError("must be [host]:port, for example :9636")
+        }
+        return address
+    }
+    public let telemetryPath = Setting<String>.value(
+        "web.telemetry-path", "path", default: "/metrics",
+        help: "Path under which to expose metrics: an absolute path other than / and /-/…", describe: { $0 }
+    ) { text throws(ConfigurationError) in
+        let allowed = text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && !"?#%<>\"'&\\".utf8.contains($0) }
+        guard text.hasPrefix("/"), text.count > 1, !text.hasPrefix("/-/"), allowed else {
+            throw ConfigurationError("must be an absolute path other than / and /-/…, without spaces, ?, # or %")
+        }
+        return text
+    }
+    public let maximumConnections = Setting<Int>.integer(
+        "web.max-connections", default: 1024, in: 1...65_536, help: "Connections served at once, across all clients")
+    public let maximumConnectionsPerIP = Setting<Int>.integer(
+        "web.max-connections-per-ip", default: 64, in: 1...65_536,
+        help: "Connections served at once from one IP address")
+    public let connectionTimeout = Setting<Duration>.duration(
+        "web.connection-timeout", default: .seconds(10), in: .seconds(1)...(.seconds(3600)),
+        help: "Idle time after which a connection is closed")
+    public let readHeaderTimeout = Setting<Duration>.duration(
+        "web.read-header-timeout", default: .seconds(10), in: .seconds(1)...(.seconds(3600)),
+        help: "Time a client has to send a request head; cuts off slow clients")
+    public let maximumConcurrentRequests = Setting<Int>.integer(
+        "web.max-concurrent-requests", default: 64, in: 1...65_536,
+        help: "Requests answered at once; more get 503 at once")
+    public let webConfigFile = Setting<String?>.optionalPath(
+        "web.config.file",
+        help: "exporter-toolkit web configuration: TLS, basic auth, headers; re-read on change and on SIGHUP")
+
+    // MARK: Files
+
+    public let configFile = Setting<String?>.optionalPath(
+        "config.file", help: "YAML file with settings; flags given on the command line win over it",
+        allowedInConfigFile: false)
+    public let sysfsPath = Setting<String>.path(
+        "path.sysfs", default: "/sys", help: "sysfs mount point (RAPL under class/powercap, hwmon under class/hwmon)")
+    public let procfsPath = Setting<String>.path(
+        "path.procfs", default: "/proc", help: "procfs mount point (stat and meminfo for the estimate)")
+
+    // MARK: Accounting
+
+    public let sampleInterval = Setting<Duration>.duration(
+        "sample.interval", default: .seconds(1), in: .milliseconds(100)...(.seconds(3600)),
+        help: "Interval between samples of every source")
+    public let pue = Setting<Double>.number(
+        "pue", "ratio", default: Emissions.defaultPUE, in: 1...10,
+        help: "Power Usage Effectiveness of the data centre: facility energy / IT energy", appliesOnReload: true)
+    public let gridGramsPerKilowattHour = Setting<Double>.number(
+        "grid.intensity", "g/kWh", default: Emissions.defaultGramsPerKilowattHour, in: 0...10_000,
+        help: "Grid carbon intensity in grams of CO2e per kWh", appliesOnReload: true)
+    public let budgets = Setting<[EmissionBudget]>(
+        "budgets", form: .fileOnly(shape: "a list of {name, window, grams}"), default: [],
+        help: "Emission budgets: at most `grams` of CO2e over every `window`, exported for the budget alerts",
+        appliesOnReload: true, describe: { $0.isEmpty ? "none" : "\($0.count) budgets" }
+    ) { input throws(ConfigurationError) in
+        guard case .node(let node, _) = input else { throw ConfigurationError("can only be set in the config file") }
+        return try BudgetParser.parse(node)
+    }
+
+    // MARK: Collectors
+
+    public let raplEnabled = Setting<Bool>.toggle(
+        "collector.rapl", help: "Read CPU and DRAM energy from RAPL powercap")
+    public let nvmlEnabled = Setting<Bool>.toggle("collector.nvml", help: "Read NVIDIA GPU energy through NVML")
+    public let hwmonEnabled = Setting<Bool>.toggle(
+        "collector.hwmon", help: "Read AMD and Intel GPU energy through hwmon")
+    public let estimateEnabled = Setting<Bool>.toggle(
+        "collector.estimate", help: "Estimate CPU and DRAM power where RAPL cannot be read")
+    public let nvmlLibrary = Setting<String>.path(
+        "collector.nvml.library", default: "libnvidia-ml.so.1", help: "NVML shared library to load")
+    public let raplMaximumWatts = Setting<Double>.number(
+        "rapl.max-watts", "watts", default: 0, in: 0...100_000,
+        help: "Highest plausible power of one RAPL zone; 0 takes twice its power limit")
+    public let estimateCPUMinimumWatts = Setting<Double>.number(
+        "estimate.cpu-min-watts", "watts", default: EstimateCoefficients.cloudCarbonFootprintAWS.cpuMinimumWattsPerVCPU,
+        in: 0...1000, help: "Estimate: watts per idle vCPU")
+    public let estimateCPUMaximumWatts = Setting<Double>.number(
+        "estimate.cpu-max-watts", "watts", default: EstimateCoefficients.cloudCarbonFootprintAWS.cpuMaximumWattsPerVCPU,
+        in: 0...1000, help: "Estimate: watts per fully busy vCPU")
+    public let estimateDRAMWattsPerGiB = Setting<Double>.number(
+        "estimate.dram-watts-per-gb", "watts", default: EstimateCoefficients.cloudCarbonFootprintAWS.dramWattsPerGiB,
+        in: 0...1000, help: "Estimate: watts per GiB of memory")
+
+    // MARK: State and logs
+
+    public let stateFile = Setting<String?>.optionalPath(
+        "state.file", help: "File that keeps the counters across restarts (written atomically)")
+    public let stateSaveInterval = Setting<Duration>.duration(
+        "state.save-interval", default: .seconds(10), in: .seconds(1)...(.seconds(86_400)),
+        help: "How often the state file is written, besides after the first sample and at shutdown")
+    public let logLevel = Setting<String>.choice(
+        "log.level", "level", default: "info", ["debug", "info", "warn", "error"],
+        help: "Only log messages with this severity or above", appliesOnReload: true)
+    public let logFormat = Setting<String>.choice(
+        "log.format", "format", default: "logfmt", ["logfmt", "json"], help: "Output format of log messages")
+
+    /// The catalogue; every setting's declaration is a property of it.
+    public static let shared = SettingCatalogue()
+
+    /// Every setting, in declaration order.
+    public static let all: [any AnySetting] = Mirror(reflecting: shared).children.compactMap {
+        $0.value as? any AnySetting
+    }
+
+    /// The Swift property of each setting, by setting name (for the generated command-line options).
+    static let propertyNames: [String: String] = Dictionary(
+        uniqueKeysWithValues: Mirror(reflecting: shared).children.compactMap { child in
+            guard let label = child.label, let setting = child.value as? any AnySetting else { return nil }
+            return (setting.name, label)
+        })
+
+    /// The setting called `name`, if any.
+    public static func setting(named name: String) -> (any AnySetting)? {
+        all.first { $0.name == name }
+    }
+
+    private init() {}
+}
+
+extension SettingCatalogue {
+    /// The line `--help` prints for the setting called `name`: its help and its default.
+    public static func helpLine(_ name: String) -> String {
+        guard let setting = setting(named: name) else { return "" }
+        return "\(setting.help) (default: \(setting.defaultText))"
+    }
+
+    /// The placeholder `--help` prints for the value of the setting called `name`.
+    public static func placeholder(_ name: String) -> String? {
+        guard case .value(let placeholder) = setting(named: name)?.form else { return nil }
+        return placeholder
+    }
+}

@@ -1,0 +1,53 @@
+import Glibc
+
+/// Limits and address of the HTTP server. libmicrohttpd's own defaults (no timeout, no per-IP limit) are unsafe for
+/// a daemon on every node, so each limit is set explicitly.
+public struct HTTPServerConfiguration: Sendable, Hashable {
+    public var address: ListenAddress
+    /// Connections open at once, across all clients.
+    public var maximumConnections: Int
+    /// Connections open at once from one IP address.
+    public var maximumConnectionsPerIP: Int
+    /// Seconds a connection may stay idle before it is closed.
+    public var connectionTimeoutSeconds: Int
+    /// Seconds a client has to send a complete request head after connecting or after its previous response; a
+    /// client trickling bytes (slowloris) is cut off then even though it never goes idle.
+    public var requestHeaderTimeoutSeconds: Int
+    /// Requests answered at once; more get 503 at once instead of a growing queue.
+    public var maximumConcurrentRequests: Int
+    /// Memory per connection; it bounds the request line and headers (larger requests get 431).
+    public var connectionMemoryLimitBytes: Int
+    /// Threads serving connections.
+    public var threads: Int
+
+    public init(
+        address: ListenAddress, maximumConnections: Int, maximumConnectionsPerIP: Int,
+        connectionTimeoutSeconds: Int, requestHeaderTimeoutSeconds: Int, maximumConcurrentRequests: Int,
+        connectionMemoryLimitBytes: Int = 32 * 1024, threads: Int = 2
+    ) {
+        self.address = address
+        self.maximumConnections = maximumConnections
+        self.maximumConnectionsPerIP = maximumConnectionsPerIP
+        self.connectionTimeoutSeconds = connectionTimeoutSeconds
+        self.requestHeaderTimeoutSeconds = requestHeaderTimeoutSeconds
+        self.maximumConcurrentRequests = maximumConcurrentRequests
+        self.connectionMemoryLimitBytes = connectionMemoryLimitBytes
+        self.threads = threads
+    }
+}
+
+/// Why the server could not start or take new settings.
+public enum HTTPServerError: Error, Sendable, CustomStringConvertible {
+    case unresolvableHost(String)
+    case cannotListen(ListenAddress, errno: Int32)
+    case invalidTLS(String)
+
+    public var description: String {
+        switch self {
+        case .unresolvableHost(let host): "cannot resolve listen host \(host.debugDescription)"
+        case .cannotListen(let address, let code):
+            "cannot listen on \(address): \(String(cString: strerror(code)))"
+        case .invalidTLS(let reason): "invalid TLS settings: \(reason)"
+        }
+    }
+}

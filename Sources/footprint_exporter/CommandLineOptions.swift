@@ -1,0 +1,101 @@
+// Generated from SettingCatalogue by Tests/FootprintExporterTests/GeneratedFilesTests.swift; do not edit.
+// After changing a setting: UPDATE_GOLDEN=1 swift test --filter GeneratedFilesTests
+// swift-format-ignore-file
+import ArgumentParser
+import FootprintExporter
+
+/// One command-line option per setting of `SettingCatalogue`, in its order.
+struct CommandLineOptions: ParsableArguments {
+    @Option(name: .customLong("web.listen-address"), help: help("web.listen-address"))
+    var listenAddress: String?
+    @Option(name: .customLong("web.telemetry-path"), help: help("web.telemetry-path"))
+    var telemetryPath: String?
+    @Option(name: .customLong("web.max-connections"), help: help("web.max-connections"))
+    var maximumConnections: String?
+    @Option(name: .customLong("web.max-connections-per-ip"), help: help("web.max-connections-per-ip"))
+    var maximumConnectionsPerIP: String?
+    @Option(name: .customLong("web.connection-timeout"), help: help("web.connection-timeout"))
+    var connectionTimeout: String?
+    @Option(name: .customLong("web.read-header-timeout"), help: help("web.read-header-timeout"))
+    var readHeaderTimeout: String?
+    @Option(name: .customLong("web.max-concurrent-requests"), help: help("web.max-concurrent-requests"))
+    var maximumConcurrentRequests: String?
+    @Option(name: .customLong("web.config.file"), help: help("web.config.file"))
+    var webConfigFile: String?
+    @Option(name: .customLong("config.file"), help: help("config.file"))
+    var configFile: String?
+    @Option(name: .customLong("path.sysfs"), help: help("path.sysfs"))
+    var sysfsPath: String?
+    @Option(name: .customLong("path.procfs"), help: help("path.procfs"))
+    var procfsPath: String?
+    @Option(name: .customLong("sample.interval"), help: help("sample.interval"))
+    var sampleInterval: String?
+    @Option(name: .customLong("pue"), help: help("pue"))
+    var pue: String?
+    @Option(name: .customLong("grid.intensity"), help: help("grid.intensity"))
+    var gridGramsPerKilowattHour: String?
+    @Flag(name: .customLong("collector.rapl"), inversion: .prefixedNo, help: help("collector.rapl"))
+    var raplEnabled: Bool?
+    @Flag(name: .customLong("collector.nvml"), inversion: .prefixedNo, help: help("collector.nvml"))
+    var nvmlEnabled: Bool?
+    @Flag(name: .customLong("collector.hwmon"), inversion: .prefixedNo, help: help("collector.hwmon"))
+    var hwmonEnabled: Bool?
+    @Flag(name: .customLong("collector.estimate"), inversion: .prefixedNo, help: help("collector.estimate"))
+    var estimateEnabled: Bool?
+    @Option(name: .customLong("collector.nvml.library"), help: help("collector.nvml.library"))
+    var nvmlLibrary: String?
+    @Option(name: .customLong("rapl.max-watts"), help: help("rapl.max-watts"))
+    var raplMaximumWatts: String?
+    @Option(name: .customLong("estimate.cpu-min-watts"), help: help("estimate.cpu-min-watts"))
+    var estimateCPUMinimumWatts: String?
+    @Option(name: .customLong("estimate.cpu-max-watts"), help: help("estimate.cpu-max-watts"))
+    var estimateCPUMaximumWatts: String?
+    @Option(name: .customLong("estimate.dram-watts-per-gb"), help: help("estimate.dram-watts-per-gb"))
+    var estimateDRAMWattsPerGiB: String?
+    @Option(name: .customLong("state.file"), help: help("state.file"))
+    var stateFile: String?
+    @Option(name: .customLong("state.save-interval"), help: help("state.save-interval"))
+    var stateSaveInterval: String?
+    @Option(name: .customLong("log.level"), help: help("log.level"))
+    var logLevel: String?
+    @Option(name: .customLong("log.format"), help: help("log.format"))
+    var logFormat: String?
+
+    /// The settings given on the command line, by setting name.
+    var given: [(name: String, value: String)] {
+        let values: [(String, String?)] = [
+            ("web.listen-address", listenAddress),
+            ("web.telemetry-path", telemetryPath),
+            ("web.max-connections", maximumConnections),
+            ("web.max-connections-per-ip", maximumConnectionsPerIP),
+            ("web.connection-timeout", connectionTimeout),
+            ("web.read-header-timeout", readHeaderTimeout),
+            ("web.max-concurrent-requests", maximumConcurrentRequests),
+            ("web.config.file", webConfigFile),
+            ("config.file", configFile),
+            ("path.sysfs", sysfsPath),
+            ("path.procfs", procfsPath),
+            ("sample.interval", sampleInterval),
+            ("pue", pue),
+            ("grid.intensity", gridGramsPerKilowattHour),
+            ("collector.rapl", raplEnabled.map(String.init)),
+            ("collector.nvml", nvmlEnabled.map(String.init)),
+            ("collector.hwmon", hwmonEnabled.map(String.init)),
+            ("collector.estimate", estimateEnabled.map(String.init)),
+            ("collector.nvml.library", nvmlLibrary),
+            ("rapl.max-watts", raplMaximumWatts),
+            ("estimate.cpu-min-watts", estimateCPUMinimumWatts),
+            ("estimate.cpu-max-watts", estimateCPUMaximumWatts),
+            ("estimate.dram-watts-per-gb", estimateDRAMWattsPerGiB),
+            ("state.file", stateFile),
+            ("state.save-interval", stateSaveInterval),
+            ("log.level", logLevel),
+            ("log.format", logFormat),
+        ]
+        return values.compactMap { name, value in value.map { (name, $0) } }
+    }
+
+    private static func help(_ name: String) -> ArgumentHelp {
+        ArgumentHelp(SettingCatalogue.helpLine(name), valueName: SettingCatalogue.placeholder(name))
+    }
+}
