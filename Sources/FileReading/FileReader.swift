@@ -72,7 +72,9 @@ public enum FileReader {
                 throw FileReadError(path: path, errno: errno)
             }
             if count == 0 { break }
-            guard result.count + count <= limit else { throw FileReadError(path: path, reason: .tooLarge(limit: limit)) }
+            guard result.count + count <= limit else {
+                throw FileReadError(path: path, reason: .tooLarge(limit: limit))
+            }
             result.append(contentsOf: chunk[0..<count])
         }
         return result

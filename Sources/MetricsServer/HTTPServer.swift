@@ -269,4 +269,3 @@ public final class HTTPServer: Sendable {
 private struct ReaperBox: @unchecked Sendable {
     let timer: any DispatchSourceTimer
 }
-

@@ -1,10 +1,9 @@
 import ArgumentParser
 import Dispatch
 import FootprintExporter
+import Glibc
 import Logging
 import ServiceLifecycle
-
-import Glibc
 
 /// The command line: parses flags, loads the configuration, starts the exporter. Nothing else.
 @main

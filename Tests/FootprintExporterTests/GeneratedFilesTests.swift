@@ -156,9 +156,10 @@ final class GeneratedFilesTests: XCTestCase {
 
     // MARK: - Comparing
 
-    private func assertGenerated(_ relativePath: String, _ expected: String, file: StaticString = #filePath,
-        line: UInt = #line) throws
-    {
+    private func assertGenerated(
+        _ relativePath: String, _ expected: String, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
         let url = Self.repository.appendingPathComponent(relativePath)
         let actual = try? String(contentsOf: url, encoding: .utf8)
         guard actual != expected else { return }

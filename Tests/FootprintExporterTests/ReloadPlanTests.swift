@@ -1,3 +1,5 @@
+import EnergyAccounting
+import Logging
 import MetricsServer
 import XCTest
 
@@ -59,10 +61,48 @@ final class ReloadPlanTests: XCTestCase {
 
     func testOnlyAccountingBudgetsAndLogLevelApplyOnReload() {
         XCTAssertEqual(
-            SettingCatalogue.all.filter(\.appliesOnReload).map(\.name), ["pue", "grid.intensity", "budgets", "log.level"])
+            SettingCatalogue.all.filter(\.appliesOnReload).map(\.name),
+            ["pue", "grid.intensity", "budgets", "log.level"])
     }
 }
 
 private enum ListenAddressFixture {
     static var localhost: ListenAddress { ListenAddress(parsing: "127.0.0.1:9100")! }
+}
+
+/// The shipped defaults are the paper's: with them, its Table 3 row comes out of the accounting.
+final class ShippedDefaultsTests: XCTestCase {
+    func testTheShippedDefaultsReproduceThePapersTable3Row() {
+        let defaults = ExporterConfiguration()
+        var ledger = EnergyLedger()
+        let key = DomainKey(source: "nvml", domain: "gpu", device: "0")
+        for hour in 0...84 {
+            ledger.record(
+                [(key, .averagePower(watts: 1515.43), Double(hour) * 3600)], pue: defaults.pue,
+                gramsPerKilowattHour: defaults.gridGramsPerKilowattHour)
+        }
+        let totals = ledger.components[.gpu]!
+        XCTAssertEqual(totals.itJoules / 3.6e6, 127.296, accuracy: 0.0005)
+        XCTAssertEqual(totals.facilityJoules / 3.6e6, 201.128, accuracy: 0.0005, "the paper: 201 kWh·PUE")
+        XCTAssertEqual(totals.co2eGrams / 453.59237, 191.86, accuracy: 0.005, "the paper: 192 lbs")
+    }
+
+    func testTheExporterHandsItsSettingsToTheHTTPServer() throws {
+        var configuration = ExporterConfiguration()
+        configuration.maximumConnections = 77
+        configuration.maximumConnectionsPerIP = 7
+        configuration.connectionTimeout = .seconds(42)
+        configuration.readHeaderTimeout = .seconds(13)
+        configuration.maximumConcurrentRequests = 3
+        configuration.raplEnabled = false
+        configuration.nvmlEnabled = false
+        configuration.hwmonEnabled = false
+        let exporter = Exporter(configuration: configuration, logger: Logger(label: "test"))
+        let server = exporter.server.configuration
+        XCTAssertEqual(server.maximumConnections, 77)
+        XCTAssertEqual(server.maximumConnectionsPerIP, 7)
+        XCTAssertEqual(server.connectionTimeoutSeconds, 42)
+        XCTAssertEqual(server.requestHeaderTimeoutSeconds, 13)
+        XCTAssertEqual(server.maximumConcurrentRequests, 3)
+    }
 }

@@ -24,6 +24,21 @@ private final class ScriptedSource: PowerSource, Sendable {
     }
 }
 
+/// A clock the test moves by hand: every read of it returns the time it was last set to.
+final class ManualClock: SamplerClock {
+    private let now = Mutex((boot: 100.0, unix: 1_800_000_000.0))
+
+    func bootSeconds() -> Double { now.withLock { $0.boot } }
+    func unixSeconds() -> Double { now.withLock { $0.unix } }
+
+    func advance(seconds: Double) {
+        now.withLock {
+            $0.boot += seconds
+            $0.unix += seconds
+        }
+    }
+}
+
 /// Collects log lines: message and metadata.
 private final class LogRecorder: Sendable {
     let lines = Mutex<[(message: String, metadata: [String: String])]>([])
@@ -69,13 +84,12 @@ final class SamplerTests: XCTestCase {
 
     private func makeSampler(
         hardware: [any PowerSource], estimate: (any PowerSource)?,
-        logger: Logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        logger: Logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, clock: ManualClock = ManualClock()
     ) -> (Sampler, SnapshotStore) {
         let store = SnapshotStore()
         let sampler = Sampler(
             hardwareSources: hardware, estimateSource: estimate, interval: .seconds(1), settings: settings,
-            store: store,
-            logger: logger)
+            store: store, logger: logger, clock: clock)
         return (sampler, store)
     }
 
@@ -230,5 +244,65 @@ final class SamplerTests: XCTestCase {
             }
         }
         XCTAssertTrue(text.hasSuffix("\n"))
+    }
+
+    /// A sample right after another must find every worker idle: a worker that signalled the sampler before it
+    /// freed itself was seen as still busy and booked as a timeout, one run in a few on a loaded machine.
+    func testBackToBackSamplesNeverFindAWorkerBusy() throws {
+        let rapl = ScriptedSource(name: "rapl", [raplSample(package: 0, dram: 0)])
+        let estimate = ScriptedSource(name: "estimate", [estimateSample()])
+        let hwmon = ScriptedSource(name: "hwmon", [SourceSample.absent("no hwmon GPUs")])
+        let (sampler, store) = makeSampler(hardware: [rapl, hwmon], estimate: estimate)
+        let samples = 5000
+        for _ in 0..<samples { sampler.sampleOnce() }
+        XCTAssertEqual(rapl.calls, samples)
+        XCTAssertEqual(value(store, #"footprint_sample_errors_total{source="rapl"}"#), 0)
+        XCTAssertEqual(value(store, #"footprint_source_up{source="rapl"}"#), 1)
+        XCTAssertEqual(estimate.calls, 0, "RAPL measures cpu and dram")
+        XCTAssertNil(value(store, #"footprint_source_up{source="hwmon"}"#), "absent stays silent")
+    }
+
+    func testAveragePowerIsIntegratedOverTheInjectedClock() throws {
+        let clock = ManualClock()
+        let estimate = ScriptedSource(name: "estimate", [estimateSample(cpuWatts: 3, dramWatts: 1)])
+        let (sampler, store) = makeSampler(hardware: [], estimate: estimate, clock: clock)
+        sampler.sampleOnce()
+        clock.advance(seconds: 2.5)
+        sampler.sampleOnce()
+        clock.advance(seconds: 10)
+        sampler.sampleOnce()
+        XCTAssertEqual(value(store, #"footprint_energy_joules_total{component="cpu"}"#), 3 * 12.5)
+        XCTAssertEqual(value(store, #"footprint_energy_joules_total{component="dram"}"#), 1 * 12.5)
+        XCTAssertEqual(value(store, "footprint_last_sample_timestamp_seconds"), 1_800_000_012.5)
+    }
+
+    /// Absent and broken are different: a source with nothing to read raises no alert, one that is there but fails
+    /// (NVML whose nvmlInit fails after a driver upgrade) is down and counted, and recovers.
+    func testBrokenSourceIsDownAndCountedWhileAnAbsentOneIsSilent() throws {
+        let nvml = ScriptedSource(
+            name: "nvml",
+            [
+                .failed(.driver("nvmlInit failed: RM has detected an NVML/RM version mismatch (NVML error 18)")),
+                .failed(.driver("nvmlInit failed: RM has detected an NVML/RM version mismatch (NVML error 18)")),
+                SourceSample(readings: [
+                    DomainReading(
+                        id: DomainID(source: "nvml", domain: .gpu, device: "0"),
+                        measurement: .energyCounter(microjoules: 5_000_000, wrapMicrojoules: nil))
+                ]),
+            ])
+        let hwmon = ScriptedSource(name: "hwmon", [.absent("no amdgpu, i915 or xe hwmon devices")])
+        let recorder = LogRecorder()
+        let (sampler, store) = makeSampler(hardware: [nvml, hwmon], estimate: nil, logger: recorder.logger)
+        sampler.sampleOnce()
+        sampler.sampleOnce()
+        XCTAssertEqual(value(store, #"footprint_source_up{source="nvml"}"#), 0)
+        XCTAssertEqual(value(store, #"footprint_sample_errors_total{source="nvml"}"#), 2)
+        XCTAssertNil(value(store, #"footprint_source_up{source="hwmon"}"#))
+        let warnings = recorder.lines.withLock { $0 }.filter { $0.message.contains("marking it down") }
+        XCTAssertEqual(warnings.count, 1, "logged once")
+        XCTAssertTrue(warnings.first?.metadata["error"]?.contains("version mismatch") ?? false)
+        sampler.sampleOnce()
+        XCTAssertEqual(value(store, #"footprint_source_up{source="nvml"}"#), 1)
+        XCTAssertEqual(value(store, #"footprint_sample_errors_total{source="nvml"}"#), 2)
     }
 }

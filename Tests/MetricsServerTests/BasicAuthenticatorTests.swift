@@ -32,8 +32,10 @@ final class BasicAuthenticatorTests: XCTestCase {
     }
 
     func testBase64DecodesTheRFC4648Vectors() {
-        let vectors = ["": "", "Zg==": "f", "Zm8=": "fo", "Zm9v": "foo", "Zm9vYg==": "foob", "Zm9vYmE=": "fooba",
-            "Zm9vYmFy": "foobar"]
+        let vectors = [
+            "": "", "Zg==": "f", "Zm8=": "fo", "Zm9v": "foo", "Zm9vYg==": "foob", "Zm9vYmE=": "fooba",
+            "Zm9vYmFy": "foobar",
+        ]
         for (encoded, decoded) in vectors {
             XCTAssertEqual(Base64.decode(encoded), Array(decoded.utf8), encoded)
         }

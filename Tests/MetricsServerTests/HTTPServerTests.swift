@@ -18,7 +18,7 @@ final class HTTPServerTests: XCTestCase {
         -> HTTPServerConfiguration
     {
         HTTPServerConfiguration(
-            address: address, maximumConnections: 64, maximumConnectionsPerIP: 16, connectionTimeoutSeconds: 10,
+            address: address, maximumConnections: 1024, maximumConnectionsPerIP: 64, connectionTimeoutSeconds: 10,
             requestHeaderTimeoutSeconds: 10, maximumConcurrentRequests: maximumConcurrentRequests)
     }
 

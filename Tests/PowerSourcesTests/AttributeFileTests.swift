@@ -1,8 +1,7 @@
+import Glibc
 import XCTest
 
 @testable import PowerSources
-
-import Glibc
 
 final class AttributeFileTests: XCTestCase {
     private var tree: FixtureTree!

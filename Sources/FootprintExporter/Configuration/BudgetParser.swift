@@ -1,4 +1,5 @@
 import YAMLComposer
+
 /// Parses the `budgets:` list of the config file.
 enum BudgetParser {
     static func parse(_ node: YAMLNode) throws(ConfigurationError) -> [EmissionBudget] {

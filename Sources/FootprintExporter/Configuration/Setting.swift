@@ -1,4 +1,5 @@
 import YAMLComposer
+
 /// How a setting is written on the command line and in the config file.
 public enum SettingForm: Sendable, Hashable {
     /// Takes a value: `--name=value`, or `name: value` in the file.

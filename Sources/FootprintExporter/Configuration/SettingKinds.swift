@@ -52,7 +52,8 @@ extension Setting where Value == Double {
 
 extension Setting where Value == Int {
     /// A whole number within `range`.
-    static func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>, help: String) -> Setting {
+    static func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>, help: String) -> Setting
+    {
         .value(
             name, "count", default: defaultValue, help: "\(help) (\(range.lowerBound)–\(range.upperBound))",
             describe: { String($0) }

@@ -67,7 +67,8 @@ extension Exporter {
         for change in plan.changes {
             // A warning, so that a file emptied by mistake, which silently returns settings to their defaults, shows.
             logger.warning(
-                "setting changed by reload", metadata: ["setting": "\(change.name)", "old": "\(change.old)", "new": "\(change.new)"])
+                "setting changed by reload",
+                metadata: ["setting": "\(change.name)", "old": "\(change.old)", "new": "\(change.new)"])
         }
         let applied = plan.applied
         sampler.accountingSettings = AccountingSettings(

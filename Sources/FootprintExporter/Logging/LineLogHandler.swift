@@ -1,7 +1,6 @@
+import Glibc
 import Logging
 import Synchronization
-
-import Glibc
 
 /// How a log line is laid out.
 public enum LogFormat: String, Sendable {

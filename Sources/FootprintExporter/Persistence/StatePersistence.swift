@@ -58,6 +58,11 @@ final class StatePersistence: Sendable {
         queue.async { [self] in save(persisted) }
     }
 
+    /// Waits until every save already queued has finished.
+    func waitForQueuedSaves() {
+        queue.sync {}
+    }
+
     /// Saves now and waits for it (at shutdown).
     func saveNow(_ state: SamplerState) {
         let persisted = persistedState(state)

@@ -156,7 +156,8 @@ public final class Sampler: Sendable {
         health.lastDurationSeconds = read.durationSeconds
         if let absence = read.sample.absence {
             if !health.loggedAbsence {
-                logger.info("source has nothing to read on this node", metadata: ["source": "\(name)", "reason": "\(absence)"])
+                logger.info(
+                    "source has nothing to read on this node", metadata: ["source": "\(name)", "reason": "\(absence)"])
                 health.loggedAbsence = true
             }
             // A source seen before keeps its series and shows as down; one never seen stays out of the exposition.

@@ -1,5 +1,5 @@
-import YAMLComposer
 import FileReading
+import YAMLComposer
 
 /// Reads a web configuration file in the exporter-toolkit format, so existing Prometheus setups reuse their files:
 ///
