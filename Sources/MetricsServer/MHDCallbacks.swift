@@ -3,6 +3,17 @@ import Dispatch
 import Glibc
 import Synchronization
 
+/// What libmicrohttpd keeps for a request between calls of the access handler (its per-request pointer): whether
+/// the request got one of the concurrent-request slots. Nil before the head is complete and after completion.
+enum RequestMarker: Int {
+    /// Counted in; completion counts it out.
+    case admitted = 1
+    /// Over the cap: answered 503, but still counted out at completion (the count went up before the refusal).
+    case refused = 2
+
+    var pointer: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: rawValue) }
+}
+
 // MARK: - libmicrohttpd callbacks
 
 // Free, nonisolated functions: libmicrohttpd calls them on its own threads, where a main-actor closure would trap.
@@ -23,7 +34,7 @@ func accessHandler(
         // First call for this request: its head is complete. Count it in once; completion counts it out. The
         // response waits for the next call: one queued now, before libmicrohttpd has read the (empty) body, would
         // make it close the connection instead of keeping it alive for the next scrape.
-        connectionContext?.pointee = UnsafeMutableRawPointer(bitPattern: context.admit() ? 1 : 2)
+        connectionContext?.pointee = (context.admit() ? RequestMarker.admitted : .refused).pointer
         context.connections.requestStarted(connection)
         return .YES
     }
@@ -31,7 +42,7 @@ func accessHandler(
         size.pointee = 0  // a request body is never expected here: read and dropped
         return .YES
     }
-    if connectionContext?.pointee == UnsafeMutableRawPointer(bitPattern: 2) {
+    if connectionContext?.pointee == RequestMarker.refused.pointer {
         return queue(
             .text(503, "too many concurrent requests\n", headers: [("Retry-After", "1")]), on: connection,
             extraHeaders: [:])
