@@ -9,7 +9,7 @@ E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration
 # (bench/analysis.md measures them).
 RELEASE_FLAGS ?= $(or $(shell scripts/release-flags.sh),$(error scripts/release-flags.sh printed no flags))
 
-.PHONY: all deps test-deps build build-release run test unit e2e sanitize sanitize-address sanitize-thread fuzz bench bench-quick format clean
+.PHONY: all deps test-deps build build-release run test unit e2e test-repeat generate sanitize sanitize-address sanitize-thread fuzz bench bench-quick format clean
 
 all: build
 
@@ -43,6 +43,19 @@ e2e: test-deps build
 	$(PYTHON) -m pytest -q $(E2E_DIRS)
 
 test: unit e2e sanitize-address bench-quick
+
+# The unit tests REPEAT times in a row (default 50) with one core kept busy, as CI's loaded machine runs them; stops at
+# the first failure. `scripts/test-repeat.sh N -- COMMAND` repeats any other command the same way.
+REPEAT ?= 50
+test-repeat: test-deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	scripts/test-repeat.sh $(REPEAT) -- $(SWIFT) test --skip-build $(BUILD_FLAGS)
+
+# Rewrites what is generated from the setting and metric catalogues (the command line's options, docs/settings.md,
+# docs/metrics.md, the README's flag table); review the diff before committing.
+generate:
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	UPDATE_GOLDEN=1 $(SWIFT) test --skip-build --filter GeneratedFilesTests $(BUILD_FLAGS)
 
 # The unit tests under AddressSanitizer and ThreadSanitizer, each in its own build folder.
 sanitize: sanitize-address sanitize-thread

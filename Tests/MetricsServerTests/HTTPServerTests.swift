@@ -170,15 +170,17 @@ final class HTTPServerTests: XCTestCase {
         let port = server.boundPort
         XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: port).status, 200, "under the cap")
 
-        let holder = try RawHTTPClient.connect(port: port)
-        // A small receive buffer, so that no tuning of loopback buffers lets the whole response be sent.
-        var receiveBuffer: Int32 = 4096
-        _ = setsockopt(holder, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
-        var head = Array("GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        XCTAssertEqual(write(holder, &head, head.count), head.count)
-        // Until the server has read that head, a scrape may still get in; after it, every one is refused.
+        // The holder sends a request whose 32 MiB response stays unsent, so it keeps the one slot. A scrape that is
+        // in flight at the moment the holder's head arrives takes the slot first and gets the holder refused (a small
+        // 503 that completes at once): then the holder tries again, until it holds the slot and scrapes are refused.
+        var holder: Int32 = -1
+        defer { if holder >= 0 { close(holder) } }
         var refused: RawHTTPClient.Response?
         try waitUntil("a scrape is refused while a request is in flight") {
+            if holder < 0 || Self.holderWasRefused(holder) {
+                if holder >= 0 { close(holder) }
+                holder = try Self.sendHeldRequest(port: port)
+            }
             let response = try RawHTTPClient.request("GET", "/metrics", port: port)
             if response.status == 503 { refused = response }
             return refused != nil
@@ -189,9 +191,28 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: port).status, 503, "still held")
 
         close(holder)  // the held request completes (aborted), and its slot is free again
+        holder = -1
         try waitUntil("the slot is given back") {
             try RawHTTPClient.request("GET", "/metrics", port: port).status == 200
         }
+    }
+
+    /// Opens a connection and sends `GET /big` on it without ever reading the answer.
+    private static func sendHeldRequest(port: UInt16) throws -> Int32 {
+        let holder = try RawHTTPClient.connect(port: port)
+        // A small receive buffer, so that no tuning of loopback buffers lets the whole response be sent.
+        var receiveBuffer: Int32 = 4096
+        _ = setsockopt(holder, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
+        var head = Array("GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        XCTAssertEqual(write(holder, &head, head.count), head.count)
+        return holder
+    }
+
+    /// Whether the server answered the held request with 503 (it lost the slot to a scrape), without consuming it.
+    private static func holderWasRefused(_ holder: Int32) -> Bool {
+        var start = [UInt8](repeating: 0, count: 12)
+        let count = recv(holder, &start, start.count, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return count == start.count && String(decoding: start, as: UTF8.self) == "HTTP/1.1 503"
     }
 
     /// Polls `condition` until it holds; fails after a deadline generous enough for a loaded CI machine, so the test
