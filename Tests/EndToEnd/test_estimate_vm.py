@@ -45,23 +45,29 @@ def test_vm_estimate_follows_utilisation(exporter_factory):
 def test_estimate_on_this_machine_rises_with_load(exporter_factory):
     """What `make run` shows here: estimated CPU power from the real /proc/stat follows real load.
 
-    Other work on the machine makes the quiet reading vary, so the test asserts that saturating every CPU drives
-    the estimate to (nearly) its maximum, vcpus × 3.5 W, and never below the quiet reading.
+    Other work on the machine makes the quiet reading vary, so the test asserts only that it lies between idle and
+    the maximum, vcpus × 3.5 W, and that saturating every CPU drives the estimate to (nearly) that maximum. The
+    burners spin until killed; the test waits, with a generous deadline, for the reading to get there.
     """
     exporter = exporter_factory(None, args=["--path.procfs=/proc"], interval="200ms")
     exporter.wait_samples(3)
-    time.sleep(1)
     quiet = value(parse_metrics(exporter.scrape()), "footprint_power_watts", component="cpu")
     vcpus = os.cpu_count()
-    burners = [subprocess.Popen([sys.executable, "-c", "import time\nend=time.time()+4\nwhile time.time()<end: pass"])
-               for _ in range(vcpus)]
+    maximum = vcpus * 3.5
+    assert vcpus * 0.74 <= quiet <= maximum, (quiet, maximum)
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(vcpus)]
+    readings = []
     try:
-        time.sleep(1.5)
-        loaded = value(parse_metrics(exporter.scrape()), "footprint_power_watts", component="cpu")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            readings.append(value(parse_metrics(exporter.scrape()), "footprint_power_watts", component="cpu"))
+            if readings[-1] >= 0.9 * maximum:
+                break
+            time.sleep(0.1)
     finally:
         for burner in burners:
             burner.kill()
             burner.wait()
-    maximum = vcpus * 3.5
-    assert vcpus * 0.74 <= quiet <= maximum
-    assert loaded >= 0.9 * maximum and loaded >= quiet, (quiet, loaded, maximum)
+    assert readings[-1] >= 0.9 * maximum, (
+        f"with all {vcpus} CPUs busy the estimate never reached 90 % of {maximum} W in 60 s: {readings}")
+    assert all(vcpus * 0.74 <= reading <= maximum for reading in readings), (readings, maximum)

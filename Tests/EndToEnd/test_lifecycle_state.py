@@ -5,6 +5,8 @@ import http.client
 import json
 import os
 import random
+import re
+import select
 import signal
 import threading
 import time
@@ -120,6 +122,66 @@ def wait_for_saved_state(path, meter, timeout=4):
     raise AssertionError(f"the state file never caught up with the last move within {timeout}s: {last}")
 
 
+def wait_for_new_state(path, previous=None, timeout=10):
+    """Waits until the state file exists and differs from `previous` (a state dict; None: any); returns it. The file
+    is replaced by rename, so a read sees the old or the new version, never a mix."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as handle:
+                state = json.load(handle)
+            if state != previous:
+                return state
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"no {'new ' if previous else ''}state file at {path} within {timeout}s")
+
+
+def read_state(path):
+    with open(path) as handle:
+        return json.load(handle)
+
+
+# The plausibility ceilings the exporter derives for the fixture's zones: twice their largest power constraint.
+CEILING_WATTS = {"intel-rapl:0": 396, "intel-rapl:1": 396, "intel-rapl:2": 500}
+
+
+def wait_for_plausible_outage(saved, factor):
+    """A restart on the same boot credits the energy drawn while the exporter was down only if it is plausible over
+    the time since the saved readings (at most each zone's ceiling). Waits until the boot clock, which the state
+    file's `observedBootSeconds` are taken on, is 10× further past them than `factor` steps need."""
+    needed = max(STEP[zone] * factor / 1e6 / watts for zone, watts in CEILING_WATTS.items())
+    observed = max(domain["observedBootSeconds"] for domain in saved["ledger"]["domains"])
+    deadline = time.monotonic() + 10
+    while time.clock_gettime(time.CLOCK_BOOTTIME) < observed + 10 * needed:
+        assert time.monotonic() < deadline, "the boot clock did not advance"
+        time.sleep(0.01)
+
+
+def assert_restored_at_least(samples, saved):
+    """Every counter the exporter shows is at least what the state file held: nothing it had saved was lost."""
+    for domain in saved["ledger"]["domains"]:
+        got = value(samples, "footprint_domain_energy_joules_total", source=domain["source"], domain=domain["domain"],
+                    device=domain["device"])
+        assert got >= domain["microjoules"] / 1e6, (domain, got)
+    for component in saved["ledger"]["components"]:
+        name = component["component"]
+        assert value(samples, "footprint_energy_joules_total", component=name) >= component["itMicrojoules"] / 1e6
+        for metric, key in (("footprint_facility_energy_joules_total", "facilityJoules"),
+                            ("footprint_co2e_grams_total", "co2eGrams")):
+            got = value(samples, metric, component=name)
+            assert got >= component[key] * (1 - 1e-12), (metric, name, got, component[key])
+
+
+def assert_state_exact(saved, meter):
+    """The state file holds the current raw counters as baselines and exactly the totals counted so far."""
+    domains = {(d["domain"], d["device"]): d for d in saved["ledger"]["domains"] if d["source"] == "rapl"}
+    for zone, key in ZONES.items():
+        assert domains[key]["counterMicrojoules"] == meter.raw[zone], (zone, domains[key], meter.raw[zone])
+        assert domains[key]["microjoules"] == meter.expected[zone], (zone, domains[key], meter.expected[zone])
+
+
 def state_args(path, interval="1s"):
     return [f"--state.file={path}", f"--state.save-interval={interval}"]
 
@@ -144,12 +206,12 @@ def test_kill_9_restart_same_boot_counts_every_joule(exporter_factory, tmp_path)
     for factor in (1, 2, 3):
         step(first, meter, history, factor)
     meter.assert_exact(scrape(first, history))
-    wait_for_saved_state(state, meter)
+    saved = wait_for_saved_state(state, meter)
     first.process.kill()
     first.process.wait()
 
     meter.move(first.root, factor=4)  # drawn while the exporter is down: credited after the restart (same boot)
-    time.sleep(0.3)
+    wait_for_plausible_outage(saved, factor=4)
     second = exporter_factory(root=first.root, args=state_args(state))
     second.wait_samples(2)
     after_restart = scrape(second, history)
@@ -165,6 +227,53 @@ def test_kill_9_restart_same_boot_counts_every_joule(exporter_factory, tmp_path)
         it = value(final, "footprint_energy_joules_total", component=component)
         facility = value(final, "footprint_facility_energy_joules_total", component=component)
         assert abs(facility - it * 1.58) <= 1e-9 * facility, (component, facility, it)
+
+
+def test_kill_9_before_the_first_periodic_save_loses_nothing(exporter_factory, tmp_path):
+    """The state file is written right after the first sample, then every --state.save-interval (10 s by default).
+    Killed with -9 before a periodic save, the exporter restarts from that first write: its raw baselines let a
+    restart on the same boot credit everything counted since, so no joule is lost, in two lives in a row."""
+    state = str(tmp_path / "state.json")
+    meter, history = RaplMeter(), CounterHistory()
+    args = [f"--state.file={state}"]  # the default save interval
+
+    first = exporter_factory("intel-2socket", args=args, prepare=meter.prepare())
+    # It appears right after the first sample (done: the exporter is ready), long before the 10 s save interval.
+    written = wait_for_new_state(state, timeout=5)
+    assert_state_exact(written, meter)  # the first sample's readings as baselines, nothing counted yet
+    for factor in (1, 2):
+        step(first, meter, history, factor)
+    meter.assert_exact(scrape(first, history))
+    first.process.kill()
+    killed_at = time.clock_gettime(time.CLOCK_BOOTTIME)
+    first.process.wait()
+    if killed_at < written["savedAtBootSeconds"] + 9:  # a slow machine may have reached the periodic save
+        assert read_state(state) == written, "the state file was rewritten before the save interval"
+
+    meter.move(first.root, factor=2)  # drawn while the exporter is down: credited after the restart (same boot)
+    wait_for_plausible_outage(written, factor=1 + 2 + 2)
+    second = exporter_factory(root=first.root, args=args)
+    rewritten = wait_for_new_state(state, previous=written, timeout=5)
+    assert rewritten["savedAtBootSeconds"] > written["savedAtBootSeconds"]
+    # Its first write, right after its first sample, holds all counted so far, the outage included.
+    assert_state_exact(rewritten, meter)
+    restored = scrape(second, history)
+    meter.assert_exact(restored)
+    assert_restored_at_least(restored, written)
+    assert "restored counters from the state file" in second.logs() and "same_boot=true" in second.logs()
+    step(second, meter, history, 3)
+    meter.assert_exact(scrape(second, history))
+    second.process.kill()
+    second.process.wait()
+
+    wait_for_plausible_outage(rewritten, factor=3)
+    third = exporter_factory(root=first.root, args=args)
+    third.wait_samples(2)
+    final = scrape(third, history)
+    meter.assert_exact(final)  # the step counted after the second life's first write is not lost either
+    assert_restored_at_least(final, rewritten)
+    assert value(final, "footprint_source_up", source="rapl") == 1
+    history.assert_monotonic()
 
 
 def test_restart_after_reboot_keeps_totals_but_not_the_outage(exporter_factory, tmp_path):
@@ -280,10 +389,11 @@ def test_sigterm_with_scrapes_in_flight(exporter_factory):
     exporter = exporter_factory("intel-2socket")
     stop = threading.Event()
     results = {"complete": 0, "refused": 0}
+    completed_by = [0] * 6  # complete responses per hammering thread
     problems = []
     lock = threading.Lock()
 
-    def hammer(keep_alive):
+    def hammer(index, keep_alive):
         connection = None
         while not stop.is_set():
             try:
@@ -299,6 +409,7 @@ def test_sigterm_with_scrapes_in_flight(exporter_factory):
                         problems.append(("bad response", response.status, len(body), length))
                     else:
                         results["complete"] += 1
+                        completed_by[index] += 1
                 if not keep_alive:
                     connection.close()
                     connection = None
@@ -323,16 +434,24 @@ def test_sigterm_with_scrapes_in_flight(exporter_factory):
         if connection is not None:
             connection.close()
 
-    threads = [threading.Thread(target=hammer, args=(index % 2 == 0,), daemon=True) for index in range(6)]
+    threads = [threading.Thread(target=hammer, args=(index, index % 2 == 0), daemon=True)
+               for index in range(len(completed_by))]
     for thread in threads:
         thread.start()
     # A request already answered whose response the client has not read yet: it must not be lost at shutdown.
     pending = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=5)
     pending.request("GET", "/metrics")
-    time.sleep(0.5)
-    with lock:
-        before = results["complete"]
-    assert before > 0, problems
+    # Signal once every thread has had a complete response (all six are in their loop, so scrapes are in flight)
+    # and the pending request's response has arrived (readable, not read).
+    deadline = time.monotonic() + 30
+    while True:
+        with lock:
+            every_thread_served = all(completed_by)
+        answered = select.select([pending.sock], [], [], 0)[0]
+        if every_thread_served and answered:
+            break
+        assert time.monotonic() < deadline, (completed_by, bool(answered), problems[:5])
+        time.sleep(0.02)
     exporter.process.send_signal(signal.SIGTERM)
     code, took = wait_exit(exporter, 5)
     stop.set()
@@ -347,6 +466,18 @@ def test_sigterm_with_scrapes_in_flight(exporter_factory):
     assert "msg=stopped" in exporter.logs()
 
 
+def wait_for_process(pid, condition, what, timeout=10):
+    """Waits until condition(fields of /proc/PID/status) holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(f"/proc/{pid}/status") as handle:
+            status = dict(line.split(":\t", 1) for line in handle.read().splitlines() if ":\t" in line)
+        if condition(status):
+            return
+        assert time.monotonic() < deadline, f"process {pid} not {what} within {timeout}s: {status}"
+        time.sleep(0.005)
+
+
 def test_sigterm_serves_requests_received_before_the_signal(exporter_factory):
     """Requests that reached accepted connections before SIGTERM (the process is stopped while they arrive, so
     their bytes and the signal are both pending when it resumes) must still be answered."""
@@ -359,10 +490,12 @@ def test_sigterm_serves_requests_received_before_the_signal(exporter_factory):
             connection.getresponse().read()
         os.kill(exporter.process.pid, signal.SIGSTOP)
         try:
+            wait_for_process(exporter.process.pid, lambda status: status["State"].startswith("T"), "stopped")
             for connection in connections:
-                connection.request("GET", "/metrics")
+                connection.request("GET", "/metrics")  # on loopback, in the server's receive buffer on return
             os.kill(exporter.process.pid, signal.SIGTERM)
-            time.sleep(0.05)
+            wait_for_process(exporter.process.pid, lambda status: int(status["ShdPnd"], 16) >> (signal.SIGTERM - 1) & 1,
+                             "holding SIGTERM pending")
         finally:
             os.kill(exporter.process.pid, signal.SIGCONT)
         for connection in connections:
@@ -418,7 +551,9 @@ def test_sighup_reload_applies_settings_without_resetting_counters(exporter_fact
     assert value(reloaded, "footprint_grid_intensity_grams_per_kwh") == 100
     assert value(reloaded, "footprint_co2e_budget_grams", budget="team", window="24h") == 500
     assert value(reloaded, "footprint_co2e_budget_grams", budget="org", window="30d") == 90000
-    assert "log_level=debug" in exporter.logs()
+    # Every setting a reload changes is logged at warning, old → new.
+    assert re.search(r"level=warn\w* msg=\"setting changed by reload\" new=debug old=info setting=log.level", exporter.logs())
+    assert re.search(r"msg=\"setting changed by reload\" new=1.2 old=1.58 setting=pue", exporter.logs())
     meter.assert_exact(reloaded)  # nothing reset, nothing added
     # Energy drawn after the reload is scaled by the new PUE and intensity; counters keep increasing.
     after = step(exporter, meter, history, 3)
@@ -440,7 +575,11 @@ def test_sighup_reload_applies_settings_without_resetting_counters(exporter_fact
     exporter.process.send_signal(signal.SIGHUP)
     silent = history.add(wait_for_value(exporter, "footprint_pue", 1.3))
     assert not any(key[0] == "footprint_co2e_budget_grams" for key in silent)  # budgets removed
-    time.sleep(0.2)
+    # Reloads run one after another, so once the next one has logged (an error, above the level), whatever the
+    # silent one logged is in the file too. That next one reads a malformed file and keeps the running settings.
+    write_atomic(config, "pue: [1.1\n")
+    exporter.process.send_signal(signal.SIGHUP)
+    wait_for_log(exporter, "reload failed", timeout=10)
     assert exporter.logs().count("msg=\"configuration reloaded\"") == reload_lines
 
     # Back to info: the line is logged again.
@@ -450,7 +589,7 @@ def test_sighup_reload_applies_settings_without_resetting_counters(exporter_fact
     history.add(wait_for_value(exporter, "footprint_pue", 1.4))
 
     # A malformed file, then an invalid value: both keep the running configuration and say so.
-    for count, text in ((1, "pue: [1.1\ngrid: {intensity: 5\n"), (2, "pue: -3\n")):
+    for count, text in ((2, "pue: [1.1\ngrid: {intensity: 5\n"), (3, "pue: -3\n")):
         write_atomic(config, text)
         exporter.process.send_signal(signal.SIGHUP)
         wait_for_log(exporter, "reload failed", count=count)

@@ -51,6 +51,7 @@ typedef enum nvmlReturn_enum {
     NVML_ERROR_DRIVER_NOT_LOADED = 9,
     NVML_ERROR_TIMEOUT = 10,
     NVML_ERROR_GPU_IS_LOST = 15,
+    NVML_ERROR_LIB_RM_VERSION_MISMATCH = 18,
     NVML_ERROR_UNKNOWN = 999
 } nvmlReturn_t;
 
@@ -152,9 +153,28 @@ struct gpu {
 };
 
 struct script {
-    bool init_fail;
+    /* What nvmlInit* returns: NVML_SUCCESS, or the error an `init=` line
+     * scripts (the last such line wins). */
+    nvmlReturn_t init_result;
     unsigned int gpu_count;
 };
+
+/* The `init=` modes. "fail" is the driver being absent; the others are a
+ * driver that is there but refuses, which callers must tell apart. */
+static nvmlReturn_t parse_init(const char *val)
+{
+    if (strcmp(val, "ok") == 0)
+        return NVML_SUCCESS;
+    if (strcmp(val, "fail") == 0)
+        return NVML_ERROR_DRIVER_NOT_LOADED;
+    if (strcmp(val, "mismatch") == 0)
+        return NVML_ERROR_LIB_RM_VERSION_MISMATCH;
+    if (strcmp(val, "no_permission") == 0)
+        return NVML_ERROR_NO_PERMISSION;
+    /* "unknown", and any value this fake does not know: a typo must not
+     * pass for a working driver. */
+    return NVML_ERROR_UNKNOWN;
+}
 
 /* Returns the script's text (malloc'd, NUL-terminated), or NULL when there is
  * no script: unset variable, missing or unreadable file. NULL means "a machine
@@ -330,7 +350,7 @@ static void parse_gpu_line(char **saveptr, unsigned int position, struct gpu *g)
  * so the per-call footprint stays a few hundred bytes of stack. */
 static void load_script(struct script *s, unsigned int want, struct gpu *g)
 {
-    s->init_fail = false;
+    s->init_result = NVML_SUCCESS;
     s->gpu_count = 0;
 
     char *text = read_script_text();
@@ -356,8 +376,8 @@ static void load_script(struct script *s, unsigned int want, struct gpu *g)
             }
         } else {
             for (char *tok = first; tok != NULL; tok = strtok_r(NULL, token_separators, &saveptr)) {
-                if (strcmp(tok, "init=fail") == 0)
-                    s->init_fail = true;
+                if (strncmp(tok, "init=", 5) == 0)
+                    s->init_result = parse_init(tok + 5);
             }
         }
         line = next;
@@ -419,8 +439,8 @@ static nvmlReturn_t do_init(const char *fn)
     log_call(fn, -1);
     struct script s;
     load_script(&s, 0, NULL);
-    if (s.init_fail)
-        return NVML_ERROR_DRIVER_NOT_LOADED;
+    if (s.init_result != NVML_SUCCESS)
+        return s.init_result;
     pthread_mutex_lock(&init_lock);
     init_refcount++;
     pthread_mutex_unlock(&init_lock);
@@ -466,6 +486,7 @@ EXPORT const char *nvmlErrorString(nvmlReturn_t result)
     case NVML_ERROR_DRIVER_NOT_LOADED: return "Driver Not Loaded";
     case NVML_ERROR_TIMEOUT: return "Timeout";
     case NVML_ERROR_GPU_IS_LOST: return "GPU is lost";
+    case NVML_ERROR_LIB_RM_VERSION_MISMATCH: return "RM has detected an NVML/RM version mismatch";
     case NVML_ERROR_UNKNOWN: return "Unknown Error";
     }
     return "Unknown Error";
