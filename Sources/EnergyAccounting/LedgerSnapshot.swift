@@ -10,10 +10,12 @@ public struct LedgerSnapshot: Sendable, Hashable, Codable {
         public var counterMicrojoules: UInt64?
         /// When it was read, in seconds since boot (CLOCK_BOOTTIME), comparable across restarts in one boot.
         public var observedBootSeconds: Double?
+        /// Which physical counter it was read from (RAPL's zone directory); absent in older files.
+        public var counterIdentity: String?
 
         public init(
             source: String, domain: String, device: String, microjoules: Double, counterMicrojoules: UInt64?,
-            observedBootSeconds: Double?
+            observedBootSeconds: Double?, counterIdentity: String? = nil
         ) {
             self.source = source
             self.domain = domain
@@ -21,6 +23,7 @@ public struct LedgerSnapshot: Sendable, Hashable, Codable {
             self.microjoules = microjoules
             self.counterMicrojoules = counterMicrojoules
             self.observedBootSeconds = observedBootSeconds
+            self.counterIdentity = counterIdentity
         }
     }
 
@@ -49,8 +52,21 @@ public struct LedgerSnapshot: Sendable, Hashable, Codable {
         self.measuredComponents = measuredComponents
     }
 
-    /// Checks the snapshot is internally sound: finite, non-negative totals and known components.
+    /// The most domains a snapshot may hold. A node has tens (sockets × zones + GPUs); a file with more was not
+    /// written by a working exporter, and restoring it would keep every one as a series for good.
+    public static let maximumDomains = 4096
+
+    /// The largest total any counter may hold, in microjoules: 10 PJ, a 1 MW load for over three centuries.
+    public static let maximumMicrojoules = 1e22
+
+    /// Checks the snapshot is internally sound: a bounded number of domains, finite, non-negative totals within
+    /// range, and known components.
     public var isValid: Bool {
+        guard domains.count <= Self.maximumDomains else { return false }
+        guard
+            domains.allSatisfy({ $0.microjoules <= Self.maximumMicrojoules })
+                && components.allSatisfy({ $0.itMicrojoules <= Self.maximumMicrojoules })
+        else { return false }
         var numbers: [Double] = []
         for domain in domains { numbers += [domain.microjoules, domain.observedBootSeconds ?? 0] }
         for entry in components { numbers += [entry.itMicrojoules, entry.facilityJoules, entry.co2eGrams] }
@@ -71,8 +87,9 @@ extension EnergyLedger {
                 let account = domains[key]!
                 return LedgerSnapshot.Domain(
                     source: key.source, domain: key.domain, device: key.device, microjoules: account.microjoules,
-                    counterMicrojoules: account.lastCounterMicrojoules, observedBootSeconds: account.lastObservedSeconds
-                )
+                    counterMicrojoules: account.lastCounterMicrojoules,
+                    observedBootSeconds: account.lastObservedSeconds,
+                    counterIdentity: account.counterIdentity)
             },
             components: Component.allCases.map { component in
                 let totals = components[component] ?? ComponentTotals()
@@ -87,15 +104,19 @@ extension EnergyLedger {
     ///
     /// With `sameBoot`, counter baselines are kept, so the first reading after the restart adds the energy drawn
     /// while the exporter was down (under the usual plausibility rules); after a reboot the counters restarted, so
-    /// only the totals are kept and the first reading is a new baseline.
-    public init(restoring snapshot: LedgerSnapshot, sameBoot: Bool) {
+    /// only the totals are kept and the first reading is a new baseline. A baseline observed after `nowBootSeconds`
+    /// is impossible (a file from the future would lift the power ceiling's elapsed time): it is dropped too.
+    public init(restoring snapshot: LedgerSnapshot, sameBoot: Bool, nowBootSeconds: Double) {
         self.init()
         for entry in snapshot.domains {
             var account = DomainAccount()
             account.microjoules = entry.microjoules
-            if sameBoot, let counter = entry.counterMicrojoules {
+            if sameBoot, let counter = entry.counterMicrojoules, let observed = entry.observedBootSeconds,
+                observed <= nowBootSeconds
+            {
                 account.lastCounterMicrojoules = counter
-                account.lastObservedSeconds = entry.observedBootSeconds
+                account.lastObservedSeconds = observed
+                account.counterIdentity = entry.counterIdentity
             }
             restore(DomainKey(source: entry.source, domain: entry.domain, device: entry.device), account)
         }

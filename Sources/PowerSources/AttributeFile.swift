@@ -52,15 +52,20 @@ public enum AttributeFile {
         return names.sorted()
     }
 
-    /// Reads at most `maximumBytes` bytes of the file at `path` in one `read(2)`.
+    /// Reads the file at `path` in one `read(2)` of up to `maximumBytes` bytes. A value that does not fit is garbled,
+    /// never cut short and parsed: 70 leading zeros before a number must not read as 0.
     public static func readBytes(_ path: String, maximumBytes: Int) throws(SourceError) -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { throw error(for: errno, path: path) }
         defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: maximumBytes)
-        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, maximumBytes) }
+        // One byte more than allowed: filling it shows the value was longer than the limit.
+        var buffer = [UInt8](repeating: 0, count: maximumBytes + 1)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, maximumBytes + 1) }
         guard count >= 0 else { throw error(for: errno, path: path) }
-        buffer.removeLast(maximumBytes - count)
+        guard count <= maximumBytes else {
+            throw .garbled(path: path, value: "a value longer than \(maximumBytes) bytes")
+        }
+        buffer.removeLast(maximumBytes + 1 - count)
         return buffer
     }
 

@@ -44,11 +44,17 @@ public struct DomainReading: Sendable, Hashable {
     public let measurement: Measurement
     /// The highest power this domain can plausibly draw; a delta implying more is treated as a counter reset.
     public let maximumPlausibleWatts: Double?
+    /// Which physical counter an energy reading comes from, where a domain can be read from more than one (RAPL's
+    /// MSR zone and its MMIO duplicate): a change of counter sets a new baseline instead of booking the difference.
+    public let counterIdentity: String?
 
-    public init(id: DomainID, measurement: Measurement, maximumPlausibleWatts: Double? = nil) {
+    public init(
+        id: DomainID, measurement: Measurement, maximumPlausibleWatts: Double? = nil, counterIdentity: String? = nil
+    ) {
         self.id = id
         self.measurement = measurement
         self.maximumPlausibleWatts = maximumPlausibleWatts
+        self.counterIdentity = counterIdentity
     }
 }
 

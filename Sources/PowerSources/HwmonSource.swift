@@ -57,7 +57,7 @@ public final class HwmonSource: PowerSource, @unchecked Sendable {
                 failures.append(ReadFailure(domain: gpu.id, error: error))
             }
         }
-        if !failures.isEmpty { gpus.discoverAgain() }
+        gpus.finishSample(failed: !failures.isEmpty)
         return SourceSample(readings: readings, failures: failures)
     }
 

@@ -27,6 +27,10 @@ public final class RaplSource: PowerSource, @unchecked Sendable {
     private let sysfs: SysfsRoot
     private let configuredMaximumWatts: Double?
     private var zones = DeviceDiscovery<RaplZone>()
+    private var samplesSinceMSRCheck = 0
+
+    /// How often, in samples, an MMIO zone standing in for a missing MSR zone is checked for the MSR zone's return.
+    public static let msrRecheckSamples = 60
 
     /// - Parameters:
     ///   - sysfs: the sysfs mount to read.
@@ -62,13 +66,20 @@ public final class RaplSource: PowerSource, @unchecked Sendable {
                         id: zone.id,
                         measurement: .energyCounter(
                             microjoules: microjoules, wrapMicrojoules: zone.maxEnergyRangeMicrojoules),
-                        maximumPlausibleWatts: plausibleCeiling(for: zone)))
+                        maximumPlausibleWatts: plausibleCeiling(for: zone), counterIdentity: zone.directory))
             } catch {
                 failures.append(ReadFailure(domain: zone.id, error: error))
             }
         }
-        // Zones come and go with driver reloads and CPU hotplug (a vanished one is a failure): look again next sample.
-        if !failures.isEmpty { zones.discoverAgain() }
+        // Zones come and go with driver reloads and CPU hotplug (a vanished one is a failure): look again.
+        zones.finishSample(failed: !failures.isEmpty)
+        // An MMIO zone in use stands in for an MSR zone that vanished (the MSR one wins in discovery): look for the
+        // MSR zone's return now and then, so it is used again. The ledger re-baselines on the change of counter.
+        samplesSinceMSRCheck += 1
+        if samplesSinceMSRCheck >= Self.msrRecheckSamples {
+            samplesSinceMSRCheck = 0
+            if zones.current.contains(where: { $0.directory.hasPrefix("intel-rapl-mmio:") }) { zones.discoverAgain() }
+        }
         return SourceSample(readings: readings, failures: failures)
     }
 

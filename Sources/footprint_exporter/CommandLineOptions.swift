@@ -46,6 +46,12 @@ struct CommandLineOptions: ParsableArguments {
     var nvmlLibrary: String?
     @Option(name: .customLong("rapl.max-watts"), help: help("rapl.max-watts"))
     var raplMaximumWatts: String?
+    @Option(name: .customLong("max-watts.cpu"), help: help("max-watts.cpu"))
+    var maximumWattsCPU: String?
+    @Option(name: .customLong("max-watts.dram"), help: help("max-watts.dram"))
+    var maximumWattsDRAM: String?
+    @Option(name: .customLong("max-watts.gpu"), help: help("max-watts.gpu"))
+    var maximumWattsGPU: String?
     @Option(name: .customLong("estimate.cpu-min-watts"), help: help("estimate.cpu-min-watts"))
     var estimateCPUMinimumWatts: String?
     @Option(name: .customLong("estimate.cpu-max-watts"), help: help("estimate.cpu-max-watts"))
@@ -84,6 +90,9 @@ struct CommandLineOptions: ParsableArguments {
             ("collector.estimate", estimateEnabled.map(String.init)),
             ("collector.nvml.library", nvmlLibrary),
             ("rapl.max-watts", raplMaximumWatts),
+            ("max-watts.cpu", maximumWattsCPU),
+            ("max-watts.dram", maximumWattsDRAM),
+            ("max-watts.gpu", maximumWattsGPU),
             ("estimate.cpu-min-watts", estimateCPUMinimumWatts),
             ("estimate.cpu-max-watts", estimateCPUMaximumWatts),
             ("estimate.dram-watts-per-gb", estimateDRAMWattsPerGiB),

@@ -305,4 +305,28 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(value(store, #"footprint_source_up{source="nvml"}"#), 1)
         XCTAssertEqual(value(store, #"footprint_sample_errors_total{source="nvml"}"#), 2)
     }
+
+    /// amdgpu's power1_average at 1e19 µW once killed the exporter (a trapping conversion); now a power beyond the
+    /// kind's ceiling is a garbled reading: counted, logged, and no energy.
+    func testAnAveragePowerBeyondItsCeilingIsRejectedAndAddsNothing() throws {
+        let gpu = DomainID(source: "amdgpu", domain: .gpu, device: "0")
+        let hwmon = ScriptedSource(
+            name: "hwmon",
+            [
+                SourceSample(readings: [DomainReading(id: gpu, measurement: .averagePower(watts: 300))]),
+                SourceSample(readings: [DomainReading(id: gpu, measurement: .averagePower(watts: 1e13))]),
+                SourceSample(readings: [DomainReading(id: gpu, measurement: .averagePower(watts: 300))]),
+            ])
+        let clock = ManualClock()
+        let (sampler, store) = makeSampler(hardware: [hwmon], estimate: nil, clock: clock)
+        for _ in 0..<3 {
+            sampler.sampleOnce()
+            clock.advance(seconds: 1)
+        }
+        XCTAssertEqual(value(store, #"footprint_sample_errors_total{source="hwmon"}"#), 1)
+        XCTAssertEqual(value(store, #"footprint_source_up{source="hwmon"}"#), 1)
+        XCTAssertEqual(
+            value(store, #"footprint_energy_joules_total{component="gpu"}"#), 600,
+            "the glitched sample is skipped; the next reading's power covers the time since the last good one")
+    }
 }

@@ -30,9 +30,21 @@ final class AttributeFileTests: XCTestCase {
         XCTAssertEqual(try AttributeFile.readString(tree.resolve("empty")), "")
     }
 
-    func testReadStringIsBoundedByMaximumBytes() throws {
+    func testAValueLongerThanTheLimitIsGarbledNotCutShort() throws {
         try tree.write("long", String(repeating: "x", count: 100))
-        XCTAssertEqual(try AttributeFile.readString(tree.resolve("long"), maximumBytes: 10), "xxxxxxxxxx")
+        XCTAssertThrowsError(try AttributeFile.readString(tree.resolve("long"), maximumBytes: 10)) { error in
+            XCTAssertEqual((error as? SourceError)?.kind, "garbled")
+        }
+        try tree.write("ten", "xxxxxxxxxx")
+        XCTAssertEqual(try AttributeFile.readString(tree.resolve("ten"), maximumBytes: 10), "xxxxxxxxxx")
+    }
+
+    /// 70 leading zeros before 123 were read as the first 64 bytes, all zeros: 0, and the next read invented energy.
+    func testAnOverlongCounterIsGarbledNotZero() throws {
+        try tree.write("energy_uj", String(repeating: "0", count: 70) + "123\n")
+        XCTAssertThrowsError(try AttributeFile.readUnsigned(tree.resolve("energy_uj"))) { error in
+            XCTAssertEqual((error as? SourceError)?.kind, "garbled")
+        }
     }
 
     func testReadUnsignedParsesValueWithNewline() throws {

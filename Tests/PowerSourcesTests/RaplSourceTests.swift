@@ -298,4 +298,58 @@ final class RaplSourceTests: XCTestCase {
         XCTAssertTrue(sample.succeeded, "\(sample.failures)")
         XCTAssertEqual(sample.readings.map(\.id), [id(.package, "0")])
     }
+
+    /// When the MSR zone vanishes, its MMIO duplicate stands in under its own counter identity (so the ledger
+    /// re-baselines instead of booking the difference), and when the MSR zone returns it is used again.
+    func testMMIOStandsInForAVanishedMSRZoneAndTheMSRZoneIsUsedAgainWhenItReturns() throws {
+        try writeZone("intel-rapl:0", name: "package-0", energy: "1000", range: intelRange)
+        try writeZone("intel-rapl-mmio:0", name: "package-0", energy: "900000", range: intelRange)
+        let source = RaplSource(sysfs: sysfs)
+        XCTAssertEqual(source.sample().readings.first?.counterIdentity, "intel-rapl:0")
+        try tree.removeItem(zonePath("intel-rapl:0"))
+        XCTAssertFalse(source.sample().succeeded, "the vanished zone is a failure once")
+        let standIn = source.sample()
+        XCTAssertTrue(standIn.succeeded, "\(standIn.failures)")
+        XCTAssertEqual(standIn.readings.first?.counterIdentity, "intel-rapl-mmio:0")
+        XCTAssertEqual(standIn.readings.first?.id, id(.package, "0"))
+        try writeZone("intel-rapl:0", name: "package-0", energy: "2000", range: intelRange)
+        var identities: [String?] = []
+        for _ in 0...RaplSource.msrRecheckSamples {
+            identities.append(source.sample().readings.first?.counterIdentity)
+        }
+        XCTAssertEqual(identities.last, "intel-rapl:0", "the MSR zone is read again after it returns")
+    }
+
+    /// A zone that stays garbled does not make every sample rescan the powercap class: rediscovery backs off.
+    func testAPersistentlyGarbledZoneBacksRediscoveryOff() throws {
+        try writeZone("intel-rapl:0", name: "package-0", energy: "abc", range: intelRange)
+        try writeZone("intel-rapl:1", name: "package-1", energy: "5", range: intelRange)
+        let source = RaplSource(sysfs: sysfs)
+        _ = source.sample()
+        // A zone added now is found only by a rediscovery: count the samples until it shows.
+        try writeZone("intel-rapl:2", name: "package-2", energy: "7", range: intelRange)
+        var gaps: [Int] = []
+        var sinceLast = 0
+        var lastCount = source.discoveredZones.count
+        for _ in 0..<200 {
+            _ = source.sample()
+            sinceLast += 1
+            if source.discoveredZones.count != lastCount {
+                gaps.append(sinceLast)
+                lastCount = source.discoveredZones.count
+                break
+            }
+        }
+        XCTAssertEqual(gaps.count, 1, "the new zone is found eventually")
+        // After the back-off has grown, a further zone waits longer than one sample to be found.
+        for _ in 0..<100 { _ = source.sample() }
+        try writeZone("intel-rapl:3", name: "package-3", energy: "9", range: intelRange)
+        var samples = 0
+        while source.discoveredZones.count == lastCount && samples < 200 {
+            _ = source.sample()
+            samples += 1
+        }
+        XCTAssertGreaterThan(samples, 1, "rediscovery was not backed off")
+        XCTAssertLessThanOrEqual(samples, 64, "back-off is bounded")
+    }
 }

@@ -32,6 +32,11 @@ public struct ExporterConfiguration: Sendable, Equatable, CustomStringConvertibl
             .joined(separator: " ")
     }
 
+    /// The power ceilings per domain kind, from their three settings.
+    public var powerCeilings: PowerCeilings {
+        PowerCeilings(cpuWatts: self.maximumWattsCPU, dramWatts: self.maximumWattsDRAM, gpuWatts: self.maximumWattsGPU)
+    }
+
     /// The estimate's coefficients, from its three settings.
     public var estimate: EstimateCoefficients {
         EstimateCoefficients(

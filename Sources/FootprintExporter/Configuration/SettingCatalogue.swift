@@ -91,6 +91,16 @@ public struct SettingCatalogue: Sendable {
     public let raplMaximumWatts = Setting<Double>.number(
         "rapl.max-watts", "watts", default: 0, in: 0...100_000,
         help: "Highest plausible power of one RAPL zone; 0 takes twice its power limit")
+    public let maximumWattsCPU = Setting<Double>.number(
+        "max-watts.cpu", "watts", default: 2000, in: 1...100_000,
+        help: "Highest plausible power of one CPU package, core, uncore or psys domain; beyond it a reading is a glitch"
+    )
+    public let maximumWattsDRAM = Setting<Double>.number(
+        "max-watts.dram", "watts", default: 1000, in: 1...100_000,
+        help: "Highest plausible power of one DRAM domain; beyond it a reading is a glitch")
+    public let maximumWattsGPU = Setting<Double>.number(
+        "max-watts.gpu", "watts", default: 3000, in: 1...100_000,
+        help: "Highest plausible power of one GPU; beyond it a reading is a glitch")
     public let estimateCPUMinimumWatts = Setting<Double>.number(
         "estimate.cpu-min-watts", "watts", default: EstimateCoefficients.cloudCarbonFootprintAWS.cpuMinimumWattsPerVCPU,
         in: 0...1000, help: "Estimate: watts per idle vCPU")

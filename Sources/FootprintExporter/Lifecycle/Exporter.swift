@@ -55,9 +55,7 @@ public final class Exporter: Sendable {
         self.persistence = persistence
         sampler = Sampler(
             hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
-            settings: AccountingSettings(
-                pue: configuration.pue, gridGramsPerKilowattHour: configuration.gridGramsPerKilowattHour,
-                budgets: configuration.budgets),
+            settings: AccountingSettings(configuration),
             store: store, logger: logger,
             restoring: persistence?.restore() ?? SamplerState(),
             afterSample: Self.saver(persistence))

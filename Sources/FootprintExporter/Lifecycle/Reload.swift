@@ -71,8 +71,7 @@ extension Exporter {
                 metadata: ["setting": "\(change.name)", "old": "\(change.old)", "new": "\(change.new)"])
         }
         let applied = plan.applied
-        sampler.accountingSettings = AccountingSettings(
-            pue: applied.pue, gridGramsPerKilowattHour: applied.gridGramsPerKilowattHour, budgets: applied.budgets)
+        sampler.accountingSettings = AccountingSettings(applied)
         logLevel.current = LogLevelControl.level(named: applied.logLevel)
         runningConfiguration.withLock { $0 = applied }
         logger.info("configuration reloaded", metadata: ["changed": "\(plan.changes.count)"])

@@ -37,7 +37,7 @@ final class StatePersistence: Sendable {
         let now = clock.bootSeconds()
         let sameBoot = bootID != nil && saved.bootID == bootID && saved.savedAtBootSeconds <= now
         var state = SamplerState()
-        state.ledger = EnergyLedger(restoring: saved.ledger, sameBoot: sameBoot)
+        state.ledger = EnergyLedger(restoring: saved.ledger, sameBoot: sameBoot, nowBootSeconds: now)
         for (source, errors) in saved.sampleErrors {
             state.health[source, default: SourceHealth()].errors = errors
         }

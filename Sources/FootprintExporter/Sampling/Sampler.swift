@@ -9,11 +9,23 @@ public struct AccountingSettings: Sendable, Hashable {
     public var pue: Double
     public var gridGramsPerKilowattHour: Double
     public var budgets: [EmissionBudget]
+    public var ceilings: PowerCeilings
 
-    public init(pue: Double, gridGramsPerKilowattHour: Double, budgets: [EmissionBudget]) {
+    public init(
+        pue: Double, gridGramsPerKilowattHour: Double, budgets: [EmissionBudget],
+        ceilings: PowerCeilings = ExporterConfiguration().powerCeilings
+    ) {
         self.pue = pue
         self.gridGramsPerKilowattHour = gridGramsPerKilowattHour
         self.budgets = budgets
+        self.ceilings = ceilings
+    }
+
+    /// The accounting settings of `configuration`.
+    public init(_ configuration: ExporterConfiguration) {
+        self.init(
+            pue: configuration.pue, gridGramsPerKilowattHour: configuration.gridGramsPerKilowattHour,
+            budgets: configuration.budgets, ceilings: configuration.powerCeilings)
     }
 }
 
@@ -149,7 +161,7 @@ public final class Sampler: Sendable {
         guard let read else {
             health.present = true
             health.up = false
-            health.errors += 1
+            health.errors = health.errors.saturatingAdd(1)
             logFailures([ReadFailure(domain: nil, error: .timedOut)], of: name, health: &health)
             return
         }
@@ -163,27 +175,33 @@ public final class Sampler: Sendable {
             // A source seen before keeps its series and shows as down; one never seen stays out of the exposition.
             if health.present {
                 health.up = false
-                health.errors += 1
+                health.errors = health.errors.saturatingAdd(1)
             }
             return
         }
+        let (readings, implausible) = Self.plausible(read.sample.readings, ceilings: settings.ceilings)
+        let failures = read.sample.failures + implausible
         health.present = true
-        health.up = read.sample.succeeded
-        health.errors += UInt64(read.sample.failures.count)
-        if read.sample.succeeded {
+        health.up = failures.isEmpty
+        health.errors = health.errors.saturatingAdd(UInt64(failures.count))
+        if failures.isEmpty {
             if !health.loggedErrorKinds.isEmpty {
                 logger.info("source recovered", metadata: ["source": "\(name)"])
                 health.loggedErrorKinds = []
             }
         } else {
-            logFailures(read.sample.failures, of: name, health: &health)
+            logFailures(failures, of: name, health: &health)
         }
         if !read.sample.gpus.isEmpty || state.gpus[name] != nil {
             state.gpus[name] = read.sample.gpus
         }
         let seconds = read.finishedAtBootSeconds
-        let observations = read.sample.readings.map { reading in
-            (key: DomainKey(reading: reading.id), observation: EnergyObservation(reading), seconds: seconds)
+        let observations = readings.map { reading in
+            (
+                key: DomainKey(reading: reading.id),
+                observation: EnergyObservation(reading, ceilingWatts: settings.ceilings.watts(for: reading)),
+                seconds: seconds
+            )
         }
         let steps = state.ledger.record(
             observations, pue: settings.pue, gramsPerKilowattHour: settings.gridGramsPerKilowattHour)
@@ -192,6 +210,29 @@ public final class Sampler: Sendable {
                 "energy counter went back or jumped implausibly; treated as a reset, nothing added",
                 metadata: ["source": "\(key.source)", "domain": "\(key.domain)", "device": "\(key.device)"])
         }
+    }
+
+    /// Splits `readings` into those within their ceilings and failures for the average powers beyond them (a
+    /// reading of 1e19 µW is a glitch: integrated, it would add more energy than a data centre draws).
+    static func plausible(_ readings: [DomainReading], ceilings: PowerCeilings) -> ([DomainReading], [ReadFailure]) {
+        var kept: [DomainReading] = []
+        var failures: [ReadFailure] = []
+        kept.reserveCapacity(readings.count)
+        for reading in readings {
+            if case .averagePower(let watts) = reading.measurement {
+                let ceiling = ceilings.watts(for: reading.id.domain)
+                guard watts.isFinite, watts >= 0, watts <= ceiling else {
+                    failures.append(
+                        ReadFailure(
+                            domain: reading.id,
+                            error: .garbled(
+                                path: reading.id.description, value: "\(watts) W, above the \(ceiling) W ceiling")))
+                    continue
+                }
+            }
+            kept.append(reading)
+        }
+        return (kept, failures)
     }
 
     private func logFailures(_ failures: [ReadFailure], of name: String, health: inout SourceHealth) {
@@ -231,11 +272,12 @@ extension DomainKey {
 }
 
 extension EnergyObservation {
-    init(_ reading: DomainReading) {
+    init(_ reading: DomainReading, ceilingWatts: Double) {
         switch reading.measurement {
         case .energyCounter(let microjoules, let wrap):
             self = .counter(
-                microjoules: microjoules, wrapMicrojoules: wrap, ceilingWatts: reading.maximumPlausibleWatts)
+                microjoules: microjoules, wrapMicrojoules: wrap, ceilingWatts: ceilingWatts,
+                identity: reading.counterIdentity)
         case .averagePower(let watts):
             self = .averagePower(watts: watts)
         }
