@@ -22,6 +22,9 @@ struct FootprintExporterCommand: ParsableCommand {
     /// with `pthread_exit`, whose forced unwind maps the executable's unwind tables for nothing (0.5 MiB of resident
     /// memory for the life of the process; bench/analysis.md).
     static func main() {
+        // A write to a closed socket or to a standard error whose reader is gone must fail with EPIPE, not kill the
+        // exporter (SIGPIPE's default action).
+        signal(SIGPIPE, SIG_IGN)
         let command: FootprintExporterCommand
         do {
             var parsed = try parseAsRoot()
@@ -54,7 +57,12 @@ struct FootprintExporterCommand: ParsableCommand {
         let format = LogFormat(rawValue: configuration.logFormat) ?? .logfmt
         LoggingSystem.bootstrap { LineLogHandler(label: $0, format: format, control: control) }
         let logger = Logger(label: "footprint_exporter")
-        let exporter = Exporter(configuration: configuration, flags: flags, logger: logger, logLevel: control)
+        let exporter: Exporter
+        do {
+            exporter = try Exporter(configuration: configuration, flags: flags, logger: logger, logLevel: control)
+        } catch {
+            fail(error.message, code: 2)
+        }
         do {
             try exporter.listen()
         } catch {

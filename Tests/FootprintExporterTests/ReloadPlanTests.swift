@@ -97,7 +97,7 @@ final class ShippedDefaultsTests: XCTestCase {
         configuration.raplEnabled = false
         configuration.nvmlEnabled = false
         configuration.hwmonEnabled = false
-        let exporter = Exporter(configuration: configuration, logger: Logger(label: "test"))
+        let exporter = try Exporter(configuration: configuration, logger: Logger(label: "test"))
         let server = exporter.server.configuration
         XCTAssertEqual(server.maximumConnections, 77)
         XCTAssertEqual(server.maximumConnectionsPerIP, 7)

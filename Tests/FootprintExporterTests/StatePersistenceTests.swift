@@ -1,5 +1,6 @@
 import EnergyAccounting
 import Foundation
+import Glibc
 import Logging
 import PowerSources
 import XCTest
@@ -51,25 +52,29 @@ final class StatePersistenceTests: XCTestCase {
 
     private var fileExists: Bool { FileManager.default.fileExists(atPath: path) }
 
-    func testTheFirstSampleIsSavedAtOnceThenEveryNth() throws {
+    func testEverySampleIsWrittenBeforeItIsPublished() throws {
         let saver = persistence(everySamples: 10, clock: ManualClock())
-        saver.afterSample(countedState(samplesTaken: 1))
+        saver.beforePublish(countedState(samplesTaken: 1))
+        XCTAssertTrue(fileExists, "written synchronously: a crash right after the publish loses nothing")
+        var state = countedState(samplesTaken: 2)
+        _ = state.ledger.record(
+            [(key, .counter(microjoules: 160_000_000, wrapMicrojoules: nil, ceilingWatts: nil), 102)], pue: 1.58,
+            gramsPerKilowattHour: 432.7)
+        saver.beforePublish(state)
         saver.waitForQueuedSaves()
-        XCTAssertTrue(fileExists, "a crash right after start must not lose what the first sample counted")
-        try FileManager.default.removeItem(atPath: path)
-        for taken in 2...9 {
-            saver.afterSample(countedState(samplesTaken: taken))
-        }
-        saver.waitForQueuedSaves()
-        XCTAssertFalse(fileExists)
-        saver.afterSample(countedState(samplesTaken: 10))
-        saver.waitForQueuedSaves()
-        XCTAssertTrue(fileExists)
+        let saved = try StateFile.read(path)
+        XCTAssertEqual(saved.ledger.components.first { $0.component == "cpu" }?.itMicrojoules, 110_000_000)
+        XCTAssertEqual(saved.cleanShutdown, false)
+    }
+
+    func testAShutdownSaveIsMarkedClean() throws {
+        persistence(clock: ManualClock()).saveAtShutdown(countedState(samplesTaken: 3))
+        XCTAssertEqual(try StateFile.read(path).cleanShutdown, true)
     }
 
     func testRestoreInTheSameBootKeepsTotalsAndBaselines() throws {
         let clock = ManualClock()
-        persistence(clock: clock).saveNow(countedState(samplesTaken: 1))
+        persistence(clock: clock).saveAtShutdown(countedState(samplesTaken: 1))
         clock.advance(seconds: 30)
         var restored = persistence(clock: clock).restore()
         XCTAssertEqual(restored.ledger.components[.cpu]?.itJoules, 100)
@@ -82,7 +87,7 @@ final class StatePersistenceTests: XCTestCase {
 
     func testRestoreAfterAReebootKeepsTotalsButNotBaselines() throws {
         let clock = ManualClock()
-        persistence(clock: clock).saveNow(countedState(samplesTaken: 1))
+        persistence(clock: clock).saveAtShutdown(countedState(samplesTaken: 1))
         try setBootID("boot-two")
         var restored = persistence(clock: clock).restore()
         XCTAssertEqual(restored.ledger.components[.cpu]?.itJoules, 100)
@@ -95,7 +100,7 @@ final class StatePersistenceTests: XCTestCase {
     func testAStateSavedInTheFutureOfThisBootIsNotTakenForTheSameBoot() throws {
         let clock = ManualClock()
         clock.advance(seconds: 1000)
-        persistence(clock: clock).saveNow(countedState(samplesTaken: 1))
+        persistence(clock: clock).saveAtShutdown(countedState(samplesTaken: 1))
         let earlier = ManualClock()  // the same boot id, but boot time now is before the save
         var restored = persistence(clock: earlier).restore()
         _ = restored.ledger.record(
@@ -109,5 +114,71 @@ final class StatePersistenceTests: XCTestCase {
         try Data("{\"format\": \"footprint_exporter.state\", \"version\": 1, \"ledg".utf8).write(
             to: URL(fileURLWithPath: path))
         XCTAssertEqual(persistence(clock: ManualClock()).restore().ledger.components[.cpu]?.itJoules, 0)
+    }
+
+    /// After a reboot that did not follow a clean stop, the file may be older than what was served; restoring it would
+    /// step the counters back (a false budget page), so they start at zero, a reset Prometheus handles.
+    func testAfterAnUncleanRebootCountersStartAtZero() throws {
+        let clock = ManualClock()
+        persistence(clock: clock).beforePublish(countedState(samplesTaken: 1))
+        try setBootID("boot-two")
+        XCTAssertEqual(persistence(clock: clock).restore().ledger.components[.cpu]?.itJoules, 0)
+        // The same file after a clean stop is restored.
+        try setBootID("boot-one")
+        persistence(clock: clock).saveAtShutdown(countedState(samplesTaken: 1))
+        try setBootID("boot-two")
+        XCTAssertEqual(persistence(clock: clock).restore().ledger.components[.cpu]?.itJoules, 100)
+    }
+
+    func testAFileOfAFollowingReleaseIsNeverOverwritten() throws {
+        let newer = #"{"format":"footprint_exporter.state","version":99,"anything":[1,2,3]}"#
+        try Data(newer.utf8).write(to: URL(fileURLWithPath: path))
+        let saver = persistence(clock: ManualClock())
+        XCTAssertEqual(saver.restore().ledger.components[.cpu]?.itJoules, 0)
+        saver.beforePublish(countedState(samplesTaken: 1))
+        saver.saveAtShutdown(countedState(samplesTaken: 2))
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), newer)
+    }
+
+    func testFilesAreToldOursEvenTruncatedFromForeignOnes() throws {
+        persistence(clock: ManualClock()).saveAtShutdown(countedState(samplesTaken: 1))
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        XCTAssertTrue(whole.starts(with: StateFile.marker), "the marker comes first")
+        try whole.prefix(20).write(to: URL(fileURLWithPath: path))
+        guard case .unusable = StateFile.inspect(path) else { return XCTFail("a truncated state file is ours") }
+        try Data("web:\n  listen-address: :9636\npue: 1.2\n".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(StateFile.inspect(path), .foreign)
+        XCTAssertThrowsError(try StateFileGuard.acquire(for: path)) { error in
+            XCTAssertTrue("\(error)".contains("not a footprint_exporter state file"), "\(error)")
+        }
+        // A file of an earlier release (sorted keys, the format's name inside) is still ours.
+        let earlier = #"{"bootID":"b","format":"footprint_exporter.state","ledger":{"#
+        try Data(earlier.utf8).write(to: URL(fileURLWithPath: path))
+        guard case .unusable = StateFile.inspect(path) else { return XCTFail("an earlier release's file is ours") }
+    }
+
+    func testALinkPlantedAtTheTemporaryPathIsNeverFollowed() throws {
+        let victim = directory.appendingPathComponent("victim").path
+        try Data("precious\n".utf8).write(to: URL(fileURLWithPath: victim))
+        XCTAssertEqual(symlink(victim, path + ".tmp"), 0)
+        persistence(clock: ManualClock()).beforePublish(countedState(samplesTaken: 1))
+        XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "precious\n")
+        XCTAssertNoThrow(try StateFile.read(path))
+    }
+
+    func testOneExporterPerStateFileAndNoDirectoryAnyoneMayWrite() throws {
+        let first = try StateFileGuard.acquire(for: path)
+        XCTAssertThrowsError(try StateFileGuard.acquire(for: path)) { error in
+            XCTAssertTrue("\(error)".contains(".lock"), "\(error)")
+        }
+        _ = first
+        let open = directory.appendingPathComponent("open", isDirectory: true)
+        try FileManager.default.createDirectory(at: open, withIntermediateDirectories: true)
+        XCTAssertEqual(chmod(open.path, 0o777), 0)
+        XCTAssertThrowsError(try StateFileGuard.acquire(for: open.appendingPathComponent("state.json").path)) { error in
+            XCTAssertTrue("\(error)".contains("writable by every user"), "\(error)")
+        }
+        XCTAssertEqual(chmod(open.path, 0o1777), 0, "with the sticky bit (like /tmp) it is accepted")
+        XCTAssertNoThrow(try StateFileGuard.acquire(for: open.appendingPathComponent("state.json").path))
     }
 }

@@ -18,10 +18,12 @@ public final class Exporter: Sendable {
     let runningConfiguration: Mutex<ExporterConfiguration>
     let webWatcher: WebConfigWatcher
 
+    /// Builds the exporter; throws the one line that says why when the state file cannot be used (a directory anyone
+    /// may write, another exporter holding it, a path that holds something else).
     public init(
         configuration: ExporterConfiguration, flags: [(name: String, value: String)] = [], logger: Logger,
         logLevel: LogLevelControl = LogLevelControl(.info)
-    ) {
+    ) throws(ConfigurationError) {
         self.configuration = configuration
         self.flags = flags
         self.logger = logger
@@ -46,11 +48,11 @@ public final class Exporter: Sendable {
         }
         let estimate: (any PowerSource)? =
             configuration.estimateEnabled ? EstimateSource(procfs: procfs, coefficients: configuration.estimate) : nil
-        let persistence = configuration.stateFile.map { path in
-            StatePersistence(
-                path: path,
-                everySamples: Int(configuration.stateSaveInterval / configuration.sampleInterval),
-                procfs: procfs, logger: logger)
+        var persistence: StatePersistence?
+        if let path = configuration.stateFile {
+            persistence = StatePersistence(
+                path: path, everySamples: Int(configuration.stateSaveInterval / configuration.sampleInterval),
+                procfs: procfs, logger: logger, guardian: try StateFileGuard.acquire(for: path))
         }
         self.persistence = persistence
         sampler = Sampler(
@@ -58,7 +60,7 @@ public final class Exporter: Sendable {
             settings: AccountingSettings(configuration),
             store: store, logger: logger,
             restoring: persistence?.restore() ?? SamplerState(),
-            afterSample: Self.saver(persistence))
+            beforePublish: Self.saver(persistence))
         let router = ExporterRoutes.router(telemetryPath: configuration.telemetryPath, store: store)
         server = HTTPServer(
             configuration: HTTPServerConfiguration(
@@ -74,7 +76,7 @@ public final class Exporter: Sendable {
 
     private static func saver(_ persistence: StatePersistence?) -> (@Sendable (SamplerState) -> Void)? {
         guard let persistence else { return nil }
-        return { state in persistence.afterSample(state) }
+        return { state in persistence.beforePublish(state) }
     }
 
     /// Reads the web configuration and binds the listen address; throws with a one-line reason when either fails.
@@ -98,7 +100,9 @@ public final class Exporter: Sendable {
     /// The services to run in a `ServiceGroup`: sampling first, serving second (stopped in reverse order).
     public var services: [any Service] {
         [
-            SamplerService(sampler: sampler) { [sampler, persistence] in persistence?.saveNow(sampler.currentState) },
+            SamplerService(sampler: sampler) { [sampler, persistence] in
+                persistence?.saveAtShutdown(sampler.currentState)
+            },
             HTTPService(server: server, webWatcher: webWatcher),
             ReloadService(exporter: self),
         ]

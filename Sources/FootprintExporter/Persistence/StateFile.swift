@@ -8,7 +8,6 @@ public struct PersistedState: Codable, Sendable, Equatable {
     static let formatName = "footprint_exporter.state"
     static let currentVersion = 1
 
-    var format: String = PersistedState.formatName
     var version: Int = PersistedState.currentVersion
     /// `/proc/sys/kernel/random/boot_id` when written; raw baselines are reused only within the same boot.
     var bootID: String?
@@ -16,6 +15,15 @@ public struct PersistedState: Codable, Sendable, Equatable {
     var savedAtBootSeconds: Double
     var ledger: LedgerSnapshot
     var sampleErrors: [String: UInt64]
+    /// True when written (and synced) at a clean shutdown, false for the write before each publish. After a reboot
+    /// only a clean file is sure to hold the last published values; nil in files of earlier releases, which saved
+    /// only on the interval and at shutdown, and are taken as clean.
+    var cleanShutdown: Bool?
+
+    // `format` is not a stored field: the encoder writes it first, as the file's marker (`StateFile.marker`).
+    enum CodingKeys: String, CodingKey {
+        case version, bootID, savedAtUnixSeconds, savedAtBootSeconds, ledger, sampleErrors, cleanShutdown
+    }
 }
 
 /// Why a state file could not be used. None of these stops the exporter: it starts fresh and says why.
@@ -25,6 +33,8 @@ public enum StateFileError: Error, Equatable, CustomStringConvertible {
     case corrupt(String)
     case unsupportedVersion(Int)
     case unwritable(String)
+    /// The path holds something that is not a state file; the exporter will not overwrite it.
+    case foreign
 
     public var description: String {
         switch self {
@@ -34,24 +44,81 @@ public enum StateFileError: Error, Equatable, CustomStringConvertible {
         case .unsupportedVersion(let version):
             "the state file has format version \(version); this exporter reads version \(PersistedState.currentVersion)"
         case .unwritable(let reason): "cannot write the state file: \(reason)"
+        case .foreign: "the file is not a footprint_exporter state file"
         }
     }
 }
 
-/// Reads and atomically writes the state file: write a temporary file, fsync it, rename it over the old one, fsync
-/// the directory. A crash at any point leaves either the old file or the new one, never half of one.
+/// What is at the state file's path.
+enum StateFileContent: Equatable {
+    case missing
+    /// A state file this exporter can use.
+    case usable(PersistedState)
+    /// A state file of this exporter that cannot be used (corrupt, truncated, empty, values out of range): it is
+    /// started over and overwritten.
+    case unusable(String)
+    /// A state file of a newer release: never overwritten (a downgrade must not destroy it).
+    case newer(version: Int)
+    /// Not a state file at all (a config file given by mistake): never overwritten.
+    case foreign
+}
+
+/// Reads and atomically writes the state file: write a temporary file, rename it over the old one; at a clean
+/// shutdown and on the save interval also fsync the file and its directory. A crash at any point leaves either the old
+/// file or the new one, never half of one.
 public enum StateFile {
     static let maximumBytes = 16 << 20
+    /// The first bytes of every state file this release writes: the format's name, so a file can be told for ours even
+    /// when it is truncated.
+    static let marker = Array(#"{"format":"footprint_exporter.state","#.utf8)
 
     static func read(_ path: String) throws(StateFileError) -> PersistedState {
+        switch inspect(path) {
+        case .missing: throw .missing
+        case .usable(let state): return state
+        case .unusable(let reason): throw .corrupt(reason)
+        case .newer(let version): throw .unsupportedVersion(version)
+        case .foreign: throw .foreign
+        }
+    }
+
+    /// Looks at what is at `path`, telling the exporter's own files, even corrupt ones, from anything else.
+    static func inspect(_ path: String) -> StateFileContent {
         let bytes: [UInt8]
         do {
             bytes = try FileReader.readWhole(path, limit: maximumBytes)
         } catch {
-            if error.reason == .notFound { throw .missing }
-            throw .unreadable(error.description)
+            switch error.reason {
+            case .notFound: return .missing
+            case .tooLarge: return .unusable("larger than \(maximumBytes) bytes")
+            case .notRegularFile: return .foreign
+            default: return .unusable(error.description)
+            }
         }
-        return try decode(Data(bytes))
+        guard !bytes.isEmpty else { return .unusable("empty") }
+        do {
+            return .usable(try decode(Data(bytes)))
+        } catch {
+            if case .unsupportedVersion(let version) = error, version > PersistedState.currentVersion {
+                return .newer(version: version)
+            }
+            return isOurs(bytes) ? .unusable(error.description) : .foreign
+        }
+    }
+
+    /// Whether `bytes` may be a state file of this exporter, so that overwriting them loses nothing of anyone else's:
+    /// they start with the marker (or are a truncated start of it); or they are a JSON object naming the format near
+    /// its start (files of earlier releases sorted their keys); or they are not text at all (a file damaged on disk).
+    /// Text that names no such format (a config file given by mistake) is someone else's.
+    static func isOurs(_ bytes: [UInt8]) -> Bool {
+        if bytes.starts(with: marker) || marker.starts(with: bytes) { return true }
+        guard String(validating: bytes, as: UTF8.self) != nil else { return true }
+        let start = bytes.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+        guard start.first == UInt8(ascii: "{") else { return false }
+        let name = Array(#""footprint_exporter.state""#.utf8)
+        let window = Array(start.prefix(4096))
+        guard window.count >= name.count else { return false }
+        return (0...(window.count - name.count)).contains { window[$0..<$0 + name.count].elementsEqual(name) }
     }
 
     /// Decodes and validates the bytes of a state file; never applies anything half-way.
@@ -79,31 +146,47 @@ public enum StateFile {
         return state
     }
 
-    static func encode(_ state: PersistedState) throws(StateFileError) -> Data {
+    /// The file's bytes: the marker first, then the state's fields.
+    static func encode(_ state: PersistedState) throws(StateFileError) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        let fields: Data
         do {
-            return try encoder.encode(state)
+            fields = try encoder.encode(state)
         } catch {
             throw .unwritable(String(describing: error))
         }
+        guard fields.first == UInt8(ascii: "{") else { throw .unwritable("the state did not encode as an object") }
+        return marker + fields.dropFirst()
     }
 
-    static func write(_ state: PersistedState, to path: String) throws(StateFileError) {
-        let data = try encode(state)
+    /// Writes `state` to a new temporary file beside `path` and renames it over `path`; with `sync`, the file and
+    /// the directory are flushed to disk first and after.
+    ///
+    /// The temporary file is created exclusively and never through a symbolic link (`O_EXCL | O_NOFOLLOW`): a link
+    /// planted at `<path>.tmp` by someone who can write the directory is removed, never followed, so the exporter
+    /// never truncates a file it was pointed at. `StateFileGuard` has already refused a directory anyone may write
+    /// without the sticky bit.
+    static func write(_ state: PersistedState, to path: String, sync: Bool) throws(StateFileError) {
+        let bytes = try encode(state)
         let temporary = "\(path).tmp"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if descriptor < 0 && errno == EEXIST {
+            unlink(temporary)  // left by a crash, or planted: removes the entry itself, never what a link points at
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        }
         guard descriptor >= 0 else { throw .unwritable("\(temporary): \(String(cString: strerror(errno)))") }
         var offset = 0
-        let failure: String? = data.withUnsafeBytes { bytes in
-            while offset < bytes.count {
-                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+        let failure: String? = bytes.withUnsafeBytes { buffer in
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
                     return String(cString: strerror(errno))
                 }
                 offset += written
             }
+            guard sync else { return nil }
             return fsync(descriptor) == 0 ? nil : String(cString: strerror(errno))
         }
         close(descriptor)
@@ -116,11 +199,25 @@ public enum StateFile {
             unlink(temporary)
             throw .unwritable("rename to \(path): \(reason)")
         }
+        if sync { syncDirectory(of: path) }
+    }
+
+    /// Flushes the file at `path` and its directory to disk.
+    static func sync(_ path: String) {
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if descriptor >= 0 {
+            fsync(descriptor)
+            close(descriptor)
+        }
+        syncDirectory(of: path)
+    }
+
+    private static func syncDirectory(of path: String) {
         let directory = FileReader.directory(of: path)
-        let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            fsync(directoryDescriptor)
-            close(directoryDescriptor)
+        let descriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor >= 0 {
+            fsync(descriptor)
+            close(descriptor)
         }
     }
 }

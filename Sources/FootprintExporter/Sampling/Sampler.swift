@@ -41,7 +41,7 @@ public final class Sampler: Sendable {
     private let state: Mutex<SamplerState>
     private let queue = DispatchQueue(label: "footprint.sampler")
     private let timer = Mutex<TimerBox?>(nil)
-    private let afterSample: (@Sendable (SamplerState) -> Void)?
+    private let beforePublish: (@Sendable (SamplerState) -> Void)?
     private let clock: any SamplerClock
 
     /// - Parameters:
@@ -53,10 +53,10 @@ public final class Sampler: Sendable {
         settings: AccountingSettings, store: SnapshotStore, logger: Logger,
         clock: any SamplerClock = SystemClock(),
         restoring restored: SamplerState = SamplerState(),
-        afterSample: (@Sendable (SamplerState) -> Void)? = nil
+        beforePublish: (@Sendable (SamplerState) -> Void)? = nil
     ) {
         self.state = Mutex(restored)
-        self.afterSample = afterSample
+        self.beforePublish = beforePublish
         self.clock = clock
         self.hardwareWorkers = hardwareSources.map { SourceWorker(source: $0, clock: clock) }
         self.estimateWorker = estimateSource.map { SourceWorker(source: $0, clock: clock) }
@@ -128,8 +128,9 @@ public final class Sampler: Sendable {
             state.samplesTaken += 1
             return (MetricsRenderer.render(state: state, settings: settings), state)
         }
+        // Persisted first: a value once served must survive a crash, or a restart would step the counters back.
+        beforePublish?(snapshot)
         store.publish(body)
-        afterSample?(snapshot)
     }
 
     /// A copy of the accumulated state, for the state file.
