@@ -55,7 +55,10 @@ public struct YAMLError: Error, Sendable, CustomStringConvertible {
     public let description: String
 }
 
-/// Composes the first document of a YAML text into a `YAMLNode`; nil for an empty document.
+/// Composes the one document of a YAML text into a `YAMLNode`; nil for an empty document. A second document, a tag
+/// (`!!str`, `!custom`) or aliases that would expand past `maximumExpandedNodes` are errors: silently ignoring the
+/// first two would apply a file other than the one written, and an alias bomb of a few hundred bytes would expand to
+/// billions of nodes in whatever walks the tree.
 public enum YAMLDocument {
     public static func compose(_ text: String) throws(YAMLError) -> YAMLNode? {
         var parser = yaml_parser_t()
@@ -69,6 +72,9 @@ public enum YAMLDocument {
         }
     }
 
+    /// The most nodes a document may stand for once its aliases are expanded.
+    public static let maximumExpandedNodes = 100_000
+
     /// Builds nodes from the event stream with an explicit stack (no recursion on hostile nesting).
     private struct Composer {
         private enum Frame {
@@ -77,62 +83,89 @@ public enum YAMLDocument {
         }
 
         private var stack: [Frame] = []
-        private var anchors: [String: YAMLNode] = [:]
+        /// How many nodes each open frame stands for, expanded: parallel to `stack`.
+        private var frameSizes: [Int] = []
+        private var anchors: [String: (node: YAMLNode, size: Int)] = [:]
         private var root: YAMLNode?
-        private var finished = false
+        private var documentEnded = false
+        private var expandedNodes = 0
         private static let maximumDepth = 64
 
         mutating func run(_ parser: inout yaml_parser_t) throws(YAMLError) -> YAMLNode? {
             var event = yaml_event_t()
-            while !finished {
+            while true {
                 guard yaml_parser_parse(&parser, &event) == 1 else { throw Self.error(parser) }
                 defer { yaml_event_delete(&event) }
                 switch event.type {
-                case YAML_STREAM_END_EVENT, YAML_DOCUMENT_END_EVENT:
-                    finished = true
+                case YAML_STREAM_END_EVENT:
+                    return root
+                case YAML_DOCUMENT_START_EVENT:
+                    if documentEnded {
+                        throw YAMLError(description: "the file holds more than one YAML document; write only one")
+                    }
+                case YAML_DOCUMENT_END_EVENT:
+                    documentEnded = true
                 case YAML_SCALAR_EVENT:
                     let scalar = event.data.scalar
+                    try Self.refuseTag(scalar.tag, implicit: scalar.plain_implicit == 1 || scalar.quoted_implicit == 1)
                     let text = String(
                         decoding: UnsafeBufferPointer(start: scalar.value, count: Int(scalar.length)), as: UTF8.self)
                     let node = YAMLNode.scalar(text, plain: scalar.style == YAML_PLAIN_SCALAR_STYLE)
-                    if let anchor = Self.text(scalar.anchor) { anchors[anchor] = node }
-                    try add(node)
+                    if let anchor = Self.text(scalar.anchor) { anchors[anchor] = (node, 1) }
+                    try add(node, size: 1)
                 case YAML_ALIAS_EVENT:
-                    guard let name = Self.text(event.data.alias.anchor), let node = anchors[name] else {
+                    guard let name = Self.text(event.data.alias.anchor), let anchored = anchors[name] else {
                         throw YAMLError(description: "unknown alias")
                     }
-                    try add(node)
+                    try add(anchored.node, size: anchored.size)
                 case YAML_SEQUENCE_START_EVENT:
+                    let start = event.data.sequence_start
+                    try Self.refuseTag(start.tag, implicit: start.implicit == 1)
                     guard stack.count < Self.maximumDepth else { throw YAMLError(description: "nested too deeply") }
-                    stack.append(.sequence(anchor: Self.text(event.data.sequence_start.anchor), items: []))
+                    stack.append(.sequence(anchor: Self.text(start.anchor), items: []))
+                    frameSizes.append(1)
                 case YAML_MAPPING_START_EVENT:
+                    let start = event.data.mapping_start
+                    try Self.refuseTag(start.tag, implicit: start.implicit == 1)
                     guard stack.count < Self.maximumDepth else { throw YAMLError(description: "nested too deeply") }
-                    stack.append(
-                        .mapping(anchor: Self.text(event.data.mapping_start.anchor), pairs: [], pendingKey: nil))
+                    stack.append(.mapping(anchor: Self.text(start.anchor), pairs: [], pendingKey: nil))
+                    frameSizes.append(1)
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-                    guard let frame = stack.popLast() else { throw YAMLError(description: "unbalanced document") }
-                    switch frame {
-                    case .sequence(let anchor, let items):
-                        let node = YAMLNode.sequence(items)
-                        if let anchor { anchors[anchor] = node }
-                        try add(node)
-                    case .mapping(let anchor, let pairs, _):
-                        let node = YAMLNode.mapping(pairs)
-                        if let anchor { anchors[anchor] = node }
-                        try add(node)
+                    guard let frame = stack.popLast(), let size = frameSizes.popLast() else {
+                        throw YAMLError(description: "unbalanced document")
                     }
+                    let node: YAMLNode
+                    let anchor: String?
+                    switch frame {
+                    case .sequence(let name, let items):
+                        (node, anchor) = (.sequence(items), name)
+                    case .mapping(let name, let pairs, _):
+                        (node, anchor) = (.mapping(pairs), name)
+                    }
+                    if let anchor { anchors[anchor] = (node, size) }
+                    try add(node, size: size, counted: true)
                 default:
-                    break  // stream and document starts carry nothing the configuration needs
+                    break  // the stream's start carries nothing the configuration needs
                 }
             }
-            return root
         }
 
-        private mutating func add(_ node: YAMLNode) throws(YAMLError) {
+        /// Adds `node`, which stands for `size` nodes once expanded, to the open frame (or makes it the root).
+        /// `counted`: the node's own nodes were already counted as they arrived (a container just closed).
+        private mutating func add(_ node: YAMLNode, size: Int, counted: Bool = false) throws(YAMLError) {
+            if !counted {
+                expandedNodes += size
+                guard expandedNodes <= YAMLDocument.maximumExpandedNodes else {
+                    throw YAMLError(
+                        description:
+                            "aliases expand to more than \(YAMLDocument.maximumExpandedNodes) nodes (an alias bomb?)")
+                }
+            }
             guard let top = stack.popLast() else {
                 root = node
                 return
             }
+            frameSizes[frameSizes.count - 1] += size
             switch top {
             case .sequence(let anchor, var items):
                 items.append(node)
@@ -145,6 +178,12 @@ public enum YAMLDocument {
                     stack.append(.mapping(anchor: anchor, pairs: pairs, pendingKey: node))
                 }
             }
+        }
+
+        /// A tag the document spells out changes what a value means; the exporter's files have no use for one.
+        private static func refuseTag(_ tag: UnsafeMutablePointer<yaml_char_t>?, implicit: Bool) throws(YAMLError) {
+            guard let name = text(tag), !implicit else { return }
+            throw YAMLError(description: "YAML tags are not supported (found \(name))")
         }
 
         private static func text(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {

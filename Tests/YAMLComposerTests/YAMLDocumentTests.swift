@@ -46,4 +46,39 @@ final class YAMLDocumentTests: XCTestCase {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         XCTAssertThrowsError(try YAMLDocument.compose(deep))
     }
+
+    /// 871 bytes of nested aliases once expanded without end: start-up never finished, SIGHUP pinned a core.
+    func testAnAliasBombIsRefusedAtOnce() {
+        var lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+        for level in 1...9 {
+            let previous = "*a\(level - 1)"
+            lines.append("a\(level): &a\(level) [\(Array(repeating: previous, count: 9).joined(separator: ", "))]")
+        }
+        lines.append("pue: *a9")
+        XCTAssertThrowsError(try YAMLDocument.compose(lines.joined(separator: "\n"))) { error in
+            XCTAssertTrue("\(error)".contains("alias"), "\(error)")
+        }
+    }
+
+    func testModestAliasesStillExpand() throws {
+        let text = "base: &b {x: 1}\nuses: [*b, *b, *b]\n"
+        guard case .mapping(let pairs) = try XCTUnwrap(try YAMLDocument.compose(text)) else { return XCTFail() }
+        XCTAssertEqual(pairs.count, 2)
+    }
+
+    /// A second document was silently ignored: the file applied was not the file written.
+    func testASecondDocumentIsAnError() {
+        XCTAssertThrowsError(try YAMLDocument.compose("pue: 1.2\n---\npue: 1.5\n")) { error in
+            XCTAssertTrue("\(error)".contains("more than one YAML document"), "\(error)")
+        }
+        XCTAssertNoThrow(try YAMLDocument.compose("---\npue: 1.2\n...\n"), "one explicit document is fine")
+    }
+
+    func testTagsAreRefused() {
+        for text in ["pue: !!str 1.2\n", "pue: !custom 1\n", "list: !!seq [1]\n", "!!map {a: 1}\n"] {
+            XCTAssertThrowsError(try YAMLDocument.compose(text), text) { error in
+                XCTAssertTrue("\(error)".contains("tags are not supported"), "\(error)")
+            }
+        }
+    }
 }

@@ -116,7 +116,7 @@ final class StatePersistence: Sendable {
 
     /// Writes the final state, flushed and marked clean, at shutdown; waits for it at most `seconds`, so a disk that
     /// hangs cannot break the promise to stop within 2 s.
-    func saveAtShutdown(_ state: SamplerState, waitingAtMost seconds: Double = 0.4) {
+    func saveAtShutdown(_ state: SamplerState, waitingAtMost seconds: Double = 0.25) {
         guard status.withLock({ $0.writable }) else { return }
         let persisted = persistedState(state, clean: true)
         let done = DispatchSemaphore(value: 0)

@@ -85,14 +85,17 @@ public final class Sampler: Sendable {
         source.resume()
     }
 
-    /// Stops sampling; returns after any sample in progress has been published.
-    public func stop() {
+    /// Stops sampling; returns once a sample in progress has been published, or after `waitingAtMost` seconds when
+    /// one is held up by a hung source (its thread is left behind: shutdown must not wait on hardware).
+    public func stop(waitingAtMost seconds: Double = 0.2) {
         let box = timer.withLock { current -> TimerBox? in
             defer { current = nil }
             return current
         }
         box?.timer.cancel()
-        queue.sync {}
+        let drained = DispatchSemaphore(value: 0)
+        queue.async { drained.signal() }
+        _ = drained.wait(timeout: .now() + .milliseconds(Int(seconds * 1000)))
     }
 
     /// Takes one sample of every source, records it and publishes the exposition. Called on the sampler queue.
