@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "FileReading"),
         .target(name: "YAMLComposer", dependencies: ["CYAML"]),
         .target(name: "PowerSources", dependencies: ["FileReading"]),
+        .target(name: "Workloads", dependencies: ["PowerSources"]),
         .target(name: "EnergyAccounting"),
         .target(
             name: "MetricsServer",
@@ -39,6 +40,7 @@ let package = Package(
             dependencies: [
                 "FileReading",
                 "PowerSources",
+                "Workloads",
                 "EnergyAccounting",
                 "MetricsServer",
                 "YAMLComposer",
@@ -59,6 +61,7 @@ let package = Package(
         ),
         .testTarget(name: "PowerSourcesTests", dependencies: ["PowerSources"]),
         .testTarget(name: "EnergyAccountingTests", dependencies: ["EnergyAccounting"]),
+        .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "PowerSources"]),
         .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "YAMLComposer"]),
         .testTarget(name: "FileReadingTests", dependencies: ["FileReading"]),
         .testTarget(name: "YAMLComposerTests", dependencies: ["YAMLComposer"]),

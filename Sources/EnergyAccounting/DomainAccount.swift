@@ -54,8 +54,9 @@ public struct DomainAccount: Sendable, Hashable {
                 step = .baseline
                 added = 0
             } else {
-                added = power * max(elapsed, 0) * 1e6
-                step = .advanced(microjoules: UInt64(saturating: added))
+                // Whole microjoules, like a counter's deltas: the attribution splits integers exactly.
+                step = .advanced(microjoules: UInt64(saturating: power * max(elapsed, 0) * 1e6))
+                added = Double(step.microjoules)
             }
             watts = power
         }

@@ -21,6 +21,9 @@ public struct EnergyLedger: Sendable {
     public private(set) var components: [Component: ComponentTotals] = [:]
     /// Components a measuring (non-estimate) source has covered; from then on the estimate steps aside for them.
     public private(set) var measuredComponents: Set<Component> = []
+    /// IT energy added to each component since the last `takeUnsplit()`, in whole microjoules: what the attribution
+    /// splits between workloads.
+    public private(set) var unsplit: [Component: UInt64] = [:]
 
     public init() {
         for component in Component.allCases { components[component] = ComponentTotals() }
@@ -54,9 +57,21 @@ public struct EnergyLedger: Sendable {
             componentOfDomain[entry.key] = component
             if let component, added > 0 {
                 add(itMicrojoules: added, to: component, pue: pue, gramsPerKilowattHour: gramsPerKilowattHour)
+                unsplit[component, default: 0] &+= UInt64(saturating: added)
             }
         }
         return steps
+    }
+
+    /// The energy added to each component since the last call, for the attribution; resets it.
+    public mutating func takeUnsplit() -> [Component: UInt64] {
+        defer { unsplit = [:] }
+        return unsplit
+    }
+
+    /// The IT energy of each component in whole microjoules.
+    public var componentMicrojoules: [Component: UInt64] {
+        components.mapValues { UInt64(saturating: $0.itMicrojoules) }
     }
 
     /// The IT power of `component`: the sum of its domains' last measured power.

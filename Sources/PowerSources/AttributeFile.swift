@@ -52,6 +52,33 @@ public enum AttributeFile {
         return names.sorted()
     }
 
+    /// The names of the directories in the directory at `path`, sorted (from `readdir`'s entry types, without a
+    /// `stat` per entry: a cgroup tree has thousands of them, with as many attribute files beside them).
+    public static func listSubdirectories(_ path: String) throws(SourceError) -> [String] {
+        guard let directory = opendir(path) else {
+            throw error(for: errno, path: path)
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let type = entry.pointee.d_type
+            guard type == UInt8(DT_DIR) || type == UInt8(DT_UNKNOWN) else { continue }
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            guard name != "." && name != ".." else { continue }
+            if type == UInt8(DT_UNKNOWN) && !isDirectory("\(path)/\(name)") { continue }
+            names.append(name)
+        }
+        return names.sorted()
+    }
+
+    /// Whether `path` is a directory (following links).
+    public static func isDirectory(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
+    }
+
     /// Reads the file at `path` in one `read(2)` of up to `maximumBytes` bytes. A value that does not fit is garbled,
     /// never cut short and parsed: 70 leading zeros before a number must not read as 0.
     public static func readBytes(_ path: String, maximumBytes: Int) throws(SourceError) -> [UInt8] {
