@@ -21,9 +21,9 @@ public struct EnergyLedger: Sendable {
     public private(set) var components: [Component: ComponentTotals] = [:]
     /// Components a measuring (non-estimate) source has covered; from then on the estimate steps aside for them.
     public private(set) var measuredComponents: Set<Component> = []
-    /// IT energy added to each component since the last `takeUnsplit()`, in whole microjoules: what the attribution
-    /// splits between workloads.
-    public private(set) var unsplit: [Component: UInt64] = [:]
+    /// IT energy added by each domain, with the component it counted toward, since the last `takeUnsplit()`, in whole
+    /// microjoules: what the attribution splits between workloads (a GPU's energy by the processes on that GPU).
+    public private(set) var unsplit: [DomainKey: (component: Component, microjoules: UInt64)] = [:]
 
     public init() {
         for component in Component.allCases { components[component] = ComponentTotals() }
@@ -57,14 +57,14 @@ public struct EnergyLedger: Sendable {
             componentOfDomain[entry.key] = component
             if let component, added > 0 {
                 add(itMicrojoules: added, to: component, pue: pue, gramsPerKilowattHour: gramsPerKilowattHour)
-                unsplit[component, default: 0] &+= UInt64(saturating: added)
+                unsplit[entry.key, default: (component, 0)].microjoules &+= UInt64(saturating: added)
             }
         }
         return steps
     }
 
-    /// The energy added to each component since the last call, for the attribution; resets it.
-    public mutating func takeUnsplit() -> [Component: UInt64] {
+    /// The energy each domain added since the last call, for the attribution; resets it.
+    public mutating func takeUnsplit() -> [DomainKey: (component: Component, microjoules: UInt64)] {
         defer { unsplit = [:] }
         return unsplit
     }

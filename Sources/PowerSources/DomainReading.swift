@@ -87,11 +87,30 @@ public struct GPUIdentity: Sendable, Hashable {
     }
 }
 
+/// How much of one GPU a process used: its share weight for splitting the GPU's energy.
+public struct GPUProcessShare: Sendable, Hashable {
+    /// The GPU's index (the `device` label of its domain).
+    public let device: String
+    /// The process, in the host's PID namespace.
+    public let pid: UInt32
+    /// Its streaming-multiprocessor utilisation, in percent, from NVML's latest sample for it; nil when NVML has
+    /// none (MIG answers NOT_SUPPORTED): such processes share their GPU equally.
+    public let smPercent: UInt32?
+
+    public init(device: String, pid: UInt32, smPercent: UInt32?) {
+        self.device = device
+        self.pid = pid
+        self.smPercent = smPercent
+    }
+}
+
 /// Everything one source read in one sample: the readings that succeeded and the reads that failed.
 public struct SourceSample: Sendable {
     public var readings: [DomainReading]
     public var failures: [ReadFailure]
     public var gpus: [GPUIdentity]
+    /// The compute processes running on each GPU with their utilisation (NVML only, when asked for attribution).
+    public var gpuProcesses: [GPUProcessShare] = []
     /// Why the source has nothing to read on this node (no powercap directory, no NVML library, no GPUs), or nil when
     /// it is present. Absence is not a failure: an absent source exports no health series and raises no alert, while
     /// a present source that fails shows as down.

@@ -5,6 +5,8 @@ public enum NVMLReturn {
     public static let success: Int32 = 0
     public static let notSupported: Int32 = 3
     public static let driverNotLoaded: Int32 = 9
+    public static let notFound: Int32 = 6
+    public static let insufficientSize: Int32 = 7
     public static let gpuIsLost: Int32 = 15
 }
 
@@ -28,6 +30,13 @@ final class NVMLLibrary: @unchecked Sendable {
     typealias EnergyFunction = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt64>?) -> Int32
     typealias PowerFunction = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt32>?) -> Int32
     typealias ErrorStringFunction = @convention(c) (Int32) -> UnsafePointer<CChar>?
+    /// `nvmlDeviceGetComputeRunningProcesses*`: the process-info array is passed as raw bytes (its record size
+    /// depends on the symbol's version).
+    typealias ProcessesFunction =
+        @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt32>?, UnsafeMutableRawPointer?) -> Int32
+    /// `nvmlDeviceGetProcessUtilization(device, samples, count, lastSeenTimeStamp)`.
+    typealias UtilizationFunction =
+        @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt32>?, UInt64) -> Int32
 
     private let handle: UnsafeMutableRawPointer
     let initialize: InitFunction
@@ -38,6 +47,9 @@ final class NVMLLibrary: @unchecked Sendable {
     let name: StringFunction?
     let totalEnergy: EnergyFunction?
     let powerUsage: PowerFunction?
+    /// The running-processes call and the size of one record of its version (v2 24, v1 16 bytes).
+    let runningProcesses: (function: ProcessesFunction, recordBytes: Int)?
+    let processUtilization: UtilizationFunction?
     private let errorStringFunction: ErrorStringFunction?
 
     /// Loads `path`; throws `.absent` when no such library exists, `.broken` when it exists but cannot be used.
@@ -74,6 +86,17 @@ final class NVMLLibrary: @unchecked Sendable {
         name = symbol("nvmlDeviceGetName", as: StringFunction.self)
         totalEnergy = symbol("nvmlDeviceGetTotalEnergyConsumption", as: EnergyFunction.self)
         powerUsage = symbol("nvmlDeviceGetPowerUsage", as: PowerFunction.self)
+        // nvmlProcessInfo_t: {pid, usedGpuMemory} (v1, 16 bytes with padding), + gpuInstanceId and
+        // computeInstanceId (v2, 24). `_v3` is not used: nvml.h declares 24-byte records for it, but some 535-era
+        // drivers write 32-byte ones, which would misread every PID after the first. The pid comes first in each.
+        if let v2 = symbol("nvmlDeviceGetComputeRunningProcesses_v2", as: ProcessesFunction.self) {
+            runningProcesses = (v2, 24)
+        } else if let v1 = symbol("nvmlDeviceGetComputeRunningProcesses", as: ProcessesFunction.self) {
+            runningProcesses = (v1, 16)
+        } else {
+            runningProcesses = nil
+        }
+        processUtilization = symbol("nvmlDeviceGetProcessUtilization", as: UtilizationFunction.self)
         errorStringFunction = symbol("nvmlErrorString", as: ErrorStringFunction.self)
     }
 
@@ -90,5 +113,74 @@ final class NVMLLibrary: @unchecked Sendable {
         let code = function(device, &buffer, UInt32(buffer.count))
         guard code == NVMLReturn.success else { return (nil, code) }
         return (String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), code)
+    }
+}
+
+extension NVMLLibrary {
+    /// The PIDs of the compute processes running on `device`; nil when NVML cannot say.
+    func runningProcessIDs(_ device: OpaquePointer) -> [UInt32]? {
+        guard let (function, recordBytes) = runningProcesses else { return nil }
+        var count: UInt32 = 0
+        var code = function(device, &count, nil)
+        if code == NVMLReturn.success { return [] }
+        guard code == NVMLReturn.insufficientSize else { return nil }
+        // Room for a few more, in case processes start between the two calls.
+        for _ in 0..<3 {
+            count += 8
+            var buffer = [UInt8](repeating: 0, count: Int(count) * recordBytes)
+            var filled = count
+            code = buffer.withUnsafeMutableBytes { function(device, &filled, $0.baseAddress) }
+            if code == NVMLReturn.insufficientSize {
+                count = filled
+                continue
+            }
+            guard code == NVMLReturn.success else { return nil }
+            return (0..<Int(min(filled, count))).map { index in
+                buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: index * recordBytes, as: UInt32.self) }
+            }
+        }
+        return nil
+    }
+
+    /// One process's utilisation sample: `nvmlProcessUtilizationSample_t` {pid, timeStamp, smUtil, memUtil,
+    /// encUtil, decUtil}, 32 bytes.
+    struct UtilizationSample {
+        let pid: UInt32
+        let timestamp: UInt64
+        let smPercent: UInt32
+    }
+
+    enum UtilizationAnswer {
+        case samples([UtilizationSample])
+        /// No sample newer than the timestamp asked for: routine at short intervals.
+        case nothingNew
+        /// The device cannot tell (MIG mode answers NOT_SUPPORTED), or the call failed.
+        case unavailable
+    }
+
+    /// The per-process utilisation samples of `device` newer than `lastSeen` (µs).
+    func processUtilization(_ device: OpaquePointer, since lastSeen: UInt64) -> UtilizationAnswer {
+        guard let function = processUtilization else { return .unavailable }
+        let recordBytes = 32
+        var count: UInt32 = 0
+        var code = function(device, nil, &count, lastSeen)
+        if code == NVMLReturn.notFound { return .nothingNew }
+        guard code == NVMLReturn.insufficientSize || code == NVMLReturn.success else { return .unavailable }
+        guard count > 0 else { return .nothingNew }
+        count += 8
+        var buffer = [UInt8](repeating: 0, count: Int(count) * recordBytes)
+        var filled = count
+        code = buffer.withUnsafeMutableBytes { function(device, $0.baseAddress, &filled, lastSeen) }
+        if code == NVMLReturn.notFound { return .nothingNew }
+        guard code == NVMLReturn.success else { return .unavailable }
+        let samples = (0..<Int(min(filled, count))).map { index in
+            buffer.withUnsafeBytes { raw in
+                UtilizationSample(
+                    pid: raw.loadUnaligned(fromByteOffset: index * recordBytes, as: UInt32.self),
+                    timestamp: raw.loadUnaligned(fromByteOffset: index * recordBytes + 8, as: UInt64.self),
+                    smPercent: raw.loadUnaligned(fromByteOffset: index * recordBytes + 16, as: UInt32.self))
+            }
+        }
+        return .samples(samples)
     }
 }

@@ -29,10 +29,20 @@ public final class NvmlSource: PowerSource, @unchecked Sendable {
         var identity: GPUIdentity?
         /// False once the GPU answered NOT_SUPPORTED to the energy counter: integrate power instead.
         var energyCounterSupported = true
+        /// The newest utilisation timestamp NVML returned (µs), asked for again so it returns only newer samples.
+        var lastUtilizationTimestamp: UInt64 = 0
+        /// Each process's latest SM utilisation: kept while NVML has nothing newer (NOT_FOUND is routine).
+        var smPercentByPID: [UInt32: UInt32] = [:]
     }
 
-    public init(libraryPath: String = "libnvidia-ml.so.1") {
+    private let readsProcesses: Bool
+
+    /// - Parameters:
+    ///   - libraryPath: the NVML library to `dlopen`.
+    ///   - readsProcesses: also read each GPU's running processes and their utilisation, for workload attribution.
+    public init(libraryPath: String = "libnvidia-ml.so.1", readsProcesses: Bool = false) {
         self.libraryPath = libraryPath
+        self.readsProcesses = readsProcesses
     }
 
     deinit {
@@ -63,6 +73,7 @@ public final class NvmlSource: PowerSource, @unchecked Sendable {
         var sample = SourceSample()
         for position in devices.indices {
             read(&devices[position], library: library!, into: &sample)
+            if readsProcesses { readProcesses(&devices[position], library: library!, into: &sample) }
         }
         return sample
     }
@@ -165,6 +176,29 @@ public final class NvmlSource: PowerSource, @unchecked Sendable {
             return
         }
         sample.readings.append(DomainReading(id: id, measurement: .averagePower(watts: Double(milliwatts) / 1000)))
+    }
+
+    /// The GPU's running compute processes, each with its latest SM utilisation (nil where NVML gives none).
+    private func readProcesses(_ device: inout GPUDevice, library: NVMLLibrary, into sample: inout SourceSample) {
+        guard let handle = device.handle, let pids = library.runningProcessIDs(handle) else { return }
+        switch library.processUtilization(handle, since: device.lastUtilizationTimestamp) {
+        case .samples(let samples):
+            // Several samples of one process may come back; the newest wins.
+            for entry in samples.sorted(by: { $0.timestamp < $1.timestamp }) {
+                device.smPercentByPID[entry.pid] = entry.smPercent
+                device.lastUtilizationTimestamp = max(device.lastUtilizationTimestamp, entry.timestamp)
+            }
+        case .nothingNew:
+            break  // keep the last shares
+        case .unavailable:
+            device.smPercentByPID = [:]
+        }
+        let running = Set(pids)
+        device.smPercentByPID = device.smPercentByPID.filter { running.contains($0.key) }
+        for pid in pids {
+            sample.gpuProcesses.append(
+                GPUProcessShare(device: String(device.index), pid: pid, smPercent: device.smPercentByPID[pid]))
+        }
     }
 
     private func deviceError(_ code: Int32, _ library: NVMLLibrary) -> SourceError {

@@ -55,10 +55,16 @@ public struct CPUTimes: Sendable, Hashable {
     }
 }
 
-/// Parses `MemTotal` from the text of `/proc/meminfo`, in bytes.
+/// Parses fields of `/proc/meminfo`, in bytes.
 public enum MemInfo {
+    /// `MemTotal`.
     public static func totalBytes(_ text: String) -> UInt64? {
-        for line in text.split(separator: "\n") where line.hasPrefix("MemTotal:") {
+        bytes(of: "MemTotal", in: text)
+    }
+
+    /// The field `name` (`MemTotal`, `MemAvailable`), in bytes; nil when missing or malformed.
+    public static func bytes(of name: String, in text: String) -> UInt64? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 2, let kibibytes = ValueParser.unsigned(fields[1]) else { return nil }
             if fields.count >= 3, fields[2] != "kB" { return nil }

@@ -58,6 +58,20 @@ struct CommandLineOptions: ParsableArguments {
     var estimateCPUMaximumWatts: String?
     @Option(name: .customLong("estimate.dram-watts-per-gb"), help: help("estimate.dram-watts-per-gb"))
     var estimateDRAMWattsPerGiB: String?
+    @Flag(name: .customLong("attribution"), inversion: .prefixedNo, help: help("attribution"))
+    var attributionEnabled: Bool?
+    @Option(name: .customLong("attribution.kinds"), help: help("attribution.kinds"))
+    var attributionKinds: String?
+    @Option(name: .customLong("attribution.idle"), help: help("attribution.idle"))
+    var attributionIdle: String?
+    @Option(name: .customLong("attribution.retention"), help: help("attribution.retention"))
+    var attributionRetention: String?
+    @Option(name: .customLong("attribution.max-workloads"), help: help("attribution.max-workloads"))
+    var attributionMaximumWorkloads: String?
+    @Option(name: .customLong("path.cgroupfs"), help: help("path.cgroupfs"))
+    var cgroupfsPath: String?
+    @Option(name: .customLong("path.pod-logs"), help: help("path.pod-logs"))
+    var podLogsPath: String?
     @Option(name: .customLong("state.file"), help: help("state.file"))
     var stateFile: String?
     @Option(name: .customLong("state.save-interval"), help: help("state.save-interval"))
@@ -96,6 +110,13 @@ struct CommandLineOptions: ParsableArguments {
             ("estimate.cpu-min-watts", estimateCPUMinimumWatts),
             ("estimate.cpu-max-watts", estimateCPUMaximumWatts),
             ("estimate.dram-watts-per-gb", estimateDRAMWattsPerGiB),
+            ("attribution", attributionEnabled.map(String.init)),
+            ("attribution.kinds", attributionKinds),
+            ("attribution.idle", attributionIdle),
+            ("attribution.retention", attributionRetention),
+            ("attribution.max-workloads", attributionMaximumWorkloads),
+            ("path.cgroupfs", cgroupfsPath),
+            ("path.pod-logs", podLogsPath),
             ("state.file", stateFile),
             ("state.save-interval", stateSaveInterval),
             ("log.level", logLevel),

@@ -111,6 +111,43 @@ public struct SettingCatalogue: Sendable {
         "estimate.dram-watts-per-gb", "watts", default: EstimateCoefficients.cloudCarbonFootprintAWS.dramWattsPerGiB,
         in: 0...1000, help: "Estimate: watts per GiB of memory")
 
+    // MARK: Workload attribution
+
+    public let attributionEnabled = Setting<Bool>.toggle(
+        "attribution", help: "Split each component's energy between workloads (pods, Slurm jobs, systemd units)")
+    public let attributionKinds = Setting<[String]>.value(
+        "attribution.kinds", "kinds", default: ["pod", "slurm_job"],
+        help: "Workload kinds to attribute, comma-separated: pod, slurm_job, systemd_unit",
+        describe: { $0.joined(separator: ",") }
+    ) { text throws(ConfigurationError) in
+        let kinds = text.split(separator: ",", omittingEmptySubsequences: false).map {
+            String($0.filter { $0 != " " })
+        }
+        for kind in kinds where !["pod", "slurm_job", "systemd_unit"].contains(kind) {
+            throw ConfigurationError("unknown kind \(kind.debugDescription): use pod, slurm_job, systemd_unit")
+        }
+        guard !kinds.isEmpty, Set(kinds).count == kinds.count else {
+            throw ConfigurationError("must name each kind once")
+        }
+        return kinds
+    }
+    public let attributionIdle = Setting<String>.choice(
+        "attribution.idle", "mode", default: "share", ["share", "unattributed"],
+        help: "Idle CPU and DRAM energy: share follows the busy shares; unattributed keeps it out of workloads")
+    public let attributionRetention = Setting<Duration>.duration(
+        "attribution.retention", default: .seconds(300), in: .seconds(0)...(.seconds(86_400)),
+        help: "How long a vanished workload keeps its series, so Prometheus scrapes its final value")
+    public let attributionMaximumWorkloads = Setting<Int>.integer(
+        "attribution.max-workloads", default: 1000, in: 1...100_000,
+        help: "Workloads tracked at once; beyond it new workloads' energy is unattributed")
+    public let cgroupfsPath = Setting<String>.value(
+        "path.cgroupfs", "path", default: "", help: "cgroup filesystem mount point; empty: <path.sysfs>/fs/cgroup",
+        describe: { $0.isEmpty ? "<path.sysfs>/fs/cgroup" : $0 }
+    ) { text throws(ConfigurationError) in text }
+    public let podLogsPath = Setting<String?>.optionalPath(
+        "path.pod-logs",
+        help: "The kubelet's pod log directory (/var/log/pods), to read pod names from its directory names")
+
     // MARK: State and logs
 
     public let stateFile = Setting<String?>.optionalPath(

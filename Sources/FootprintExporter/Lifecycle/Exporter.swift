@@ -3,6 +3,7 @@ import MetricsServer
 import PowerSources
 import ServiceLifecycle
 import Synchronization
+import Workloads
 
 /// The assembled exporter: sources, sampler, snapshot store and HTTP server, built from one configuration.
 public final class Exporter: Sendable {
@@ -41,7 +42,8 @@ public final class Exporter: Sendable {
                     maximumPlausibleWatts: configuration.raplMaximumWatts > 0 ? configuration.raplMaximumWatts : nil))
         }
         if configuration.nvmlEnabled {
-            hardware.append(NvmlSource(libraryPath: configuration.nvmlLibrary))
+            hardware.append(
+                NvmlSource(libraryPath: configuration.nvmlLibrary, readsProcesses: configuration.attribution != nil))
         }
         if configuration.hwmonEnabled {
             hardware.append(HwmonSource(sysfs: sysfs))
@@ -55,10 +57,21 @@ public final class Exporter: Sendable {
                 procfs: procfs, logger: logger, guardian: try StateFileGuard.acquire(for: path))
         }
         self.persistence = persistence
+        let attribution = configuration.attribution.map { settings in
+            (
+                monitor: WorkloadMonitor(
+                    cgroupRoot: CgroupRoot(
+                        configuration.cgroupfsPath.isEmpty ? sysfs.resolve("fs/cgroup") : configuration.cgroupfsPath),
+                    procfs: procfs, kinds: configuration.workloadKinds, podLogs: configuration.podLogsPath,
+                    // The tree is walked again every 10 s (and when a known cgroup vanishes); counters every sample.
+                    rescanEverySamples: max(1, Int(Duration.seconds(10) / configuration.sampleInterval))),
+                settings: settings
+            )
+        }
         sampler = Sampler(
             hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
             settings: AccountingSettings(configuration),
-            store: store, logger: logger,
+            store: store, logger: logger, attribution: attribution,
             restoring: persistence?.restore() ?? SamplerState(),
             beforePublish: Self.saver(persistence))
         let router = ExporterRoutes.router(telemetryPath: configuration.telemetryPath, store: store)

@@ -65,8 +65,38 @@ public enum MetricCatalogue {
         name: "footprint_build_info", type: .gauge,
         help: "Build identity, always 1.", labelNames: ["version", "revision"])
 
+    public static let workloadEnergy = MetricFamily(
+        name: "footprint_workload_energy_joules_total", type: .counter,
+        help: "IT energy attributed to a workload (pod, Slurm job, systemd unit) per component.",
+        labelNames: ["kind", "workload", "component"])
+    public static let workloadFacilityEnergy = MetricFamily(
+        name: "footprint_workload_facility_energy_joules_total", type: .counter,
+        help: "Facility energy attributed to a workload: its IT energy times the PUE in force when drawn.",
+        labelNames: ["kind", "workload"])
+    public static let workloadCO2e = MetricFamily(
+        name: "footprint_workload_co2e_grams_total", type: .counter,
+        help: "CO2-equivalent attributed to a workload: its facility energy times the grid intensity in force.",
+        labelNames: ["kind", "workload"])
+    public static let workloadInfo = MetricFamily(
+        name: "footprint_workload_info", type: .gauge,
+        help: "Workload identity, always 1; join on kind and workload.",
+        labelNames: ["kind", "workload", "namespace", "pod", "job_id", "user", "unit", "sluid"])
+    public static let unattributedEnergy = MetricFamily(
+        name: "footprint_unattributed_energy_joules_total", type: .counter,
+        help: "IT energy no workload took (system daemons, the kernel, idle under --attribution.idle=unattributed).",
+        labelNames: ["component"])
+    public static let expiredWorkloadEnergy = MetricFamily(
+        name: "footprint_expired_workload_energy_joules_total", type: .counter,
+        help: "IT energy of workloads whose series expired after --attribution.retention.", labelNames: ["component"])
+    public static let workloads = MetricFamily(
+        name: "footprint_workloads", type: .gauge, help: "Workloads tracked, by kind.", labelNames: ["kind"])
+    public static let attributionOverflow = MetricFamily(
+        name: "footprint_attribution_overflow_total", type: .counter,
+        help: "Samples in which a workload beyond --attribution.max-workloads went unattributed.", labelNames: [])
+
     public static let all: [MetricFamily] = [
         domainEnergy, domainPower, energy, facilityEnergy, co2e, power, pue, gridIntensity, co2eBudget, sourceUp,
-        sampleErrors, sourceDuration, lastSample, gpuInfo, buildInfo,
+        sampleErrors, sourceDuration, lastSample, gpuInfo, buildInfo, workloadEnergy, workloadFacilityEnergy,
+        workloadCO2e, workloadInfo, unattributedEnergy, expiredWorkloadEnergy, workloads, attributionOverflow,
     ]
 }

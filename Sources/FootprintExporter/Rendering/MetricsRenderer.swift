@@ -1,4 +1,5 @@
 import EnergyAccounting
+import Workloads
 
 /// Turns the sampler's state into the exposition, family by family, from the catalogue.
 enum MetricsRenderer {
@@ -54,6 +55,50 @@ enum MetricsRenderer {
         if let last = state.lastSampleUnixSeconds {
             families.append((C.lastSample, [MetricSample([], last)]))
         }
+        if let attribution = state.attribution { families += attributionFamilies(attribution) }
         return ExpositionEncoder.encode(families)
+    }
+
+    private static func attributionFamilies(_ attribution: AttributionState) -> [(
+        family: MetricFamily, samples: [MetricSample]
+    )] {
+        typealias C = MetricCatalogue
+        var energy: [MetricSample] = []
+        var facility: [MetricSample] = []
+        var co2e: [MetricSample] = []
+        var info: [MetricSample] = []
+        var counts: [WorkloadKind: Int] = [:]
+        energy.reserveCapacity(attribution.ledger.workloads.count * 3)
+        for (id, totals) in attribution.ledger.workloads {
+            let kind = id.kind.rawValue
+            for component in Component.allCases {
+                energy.append(
+                    MetricSample([kind, id.name, component.rawValue], Double(totals.microjoules(component)) / 1e6))
+            }
+            facility.append(MetricSample([kind, id.name], totals.facilityJoules))
+            co2e.append(MetricSample([kind, id.name], totals.co2eGrams))
+            let names = attribution.names[id] ?? WorkloadNames()
+            info.append(
+                MetricSample(
+                    [kind, id.name, names.namespace, names.pod, names.jobID, names.user, names.unit, names.sluid], 1))
+            counts[id.kind, default: 0] += 1
+        }
+        let components = Component.allCases
+        return [
+            (C.workloadEnergy, energy),
+            (C.workloadFacilityEnergy, facility),
+            (C.workloadCO2e, co2e),
+            (C.workloadInfo, info),
+            (
+                C.unattributedEnergy,
+                components.map { MetricSample([$0.rawValue], Double(attribution.ledger.unattributed[$0] ?? 0) / 1e6) }
+            ),
+            (
+                C.expiredWorkloadEnergy,
+                components.map { MetricSample([$0.rawValue], Double(attribution.ledger.expired[$0] ?? 0) / 1e6) }
+            ),
+            (C.workloads, WorkloadKind.allCases.map { MetricSample([$0.rawValue], Double(counts[$0] ?? 0)) }),
+            (C.attributionOverflow, [MetricSample([], Double(attribution.overflowSamples))]),
+        ]
     }
 }

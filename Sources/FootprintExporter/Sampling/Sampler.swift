@@ -3,6 +3,7 @@ import EnergyAccounting
 import Logging
 import PowerSources
 import Synchronization
+import Workloads
 
 /// The settings that may change while the exporter runs: they apply to energy drawn after the change.
 public struct AccountingSettings: Sendable, Hashable {
@@ -43,6 +44,8 @@ public final class Sampler: Sendable {
     private let timer = Mutex<TimerBox?>(nil)
     private let beforePublish: (@Sendable (SamplerState) -> Void)?
     private let clock: any SamplerClock
+    private let attribution: (reader: BackgroundReader<WorkloadReading>, settings: AttributionSettings)?
+    private let wantsProcesses = Flag()
 
     /// - Parameters:
     ///   - hardwareSources: sources that measure (RAPL, NVML, hwmon); sampled in parallel each interval.
@@ -52,13 +55,32 @@ public final class Sampler: Sendable {
         hardwareSources: [any PowerSource], estimateSource: (any PowerSource)?, interval: Duration,
         settings: AccountingSettings, store: SnapshotStore, logger: Logger,
         clock: any SamplerClock = SystemClock(),
+        attribution: (monitor: WorkloadMonitor, settings: AttributionSettings)? = nil,
         restoring restored: SamplerState = SamplerState(),
         beforePublish: (@Sendable (SamplerState) -> Void)? = nil
     ) {
+        var restored = restored
+        if attribution != nil && restored.attribution == nil {
+            // Whatever the node counted before attribution was on is unattributed, so the invariant holds at once.
+            var fresh = AttributionState()
+            fresh.ledger.restore(
+                workloads: [:], unattributed: [:], expired: [:], nodeMicrojoules: restored.ledger.componentMicrojoules)
+            restored.attribution = fresh
+        }
+        _ = restored.ledger.takeUnsplit()
         self.state = Mutex(restored)
         self.beforePublish = beforePublish
         self.clock = clock
         self.hardwareWorkers = hardwareSources.map { SourceWorker(source: $0, clock: clock) }
+        let wantsProcesses = self.wantsProcesses
+        self.attribution = attribution.map { attribution in
+            let monitor = attribution.monitor
+            return (
+                BackgroundReader(label: "workloads", clock: clock) {
+                    monitor.read(processes: wantsProcesses.value)
+                }, attribution.settings
+            )
+        }
         self.estimateWorker = estimateSource.map { SourceWorker(source: $0, clock: clock) }
         self.interval = interval
         self.settings = Mutex(settings)
@@ -108,10 +130,11 @@ public final class Sampler: Sendable {
             state.samplesTaken % Self.absentRecheckSamples == 0
                 ? [] : Set(state.health.filter { !$0.value.present && $0.value.loggedAbsence }.keys)
         }
+        let workloadRead = attribution?.reader.start()
         let reads = hardwareWorkers.filter { !absent.contains($0.source.name) }.map { worker in
             (worker.source.name, worker.start())
         }
-        var completed: [(name: String, read: CompletedRead?)] = []
+        var completed: [(name: String, read: CompletedRead<SourceSample>?)] = []
         for (name, pending) in reads {
             completed.append((name, pending?.wait(until: deadline)))
         }
@@ -126,6 +149,10 @@ public final class Sampler: Sendable {
             let read = estimateWorker.start()?.wait(until: estimateDeadline)
             state.withLock { record(read, of: estimateWorker.source.name, into: &$0, settings: settings) }
         }
+        if let attribution {
+            let reading = workloadRead?.wait(until: max(deadline, DispatchTime.now() + .milliseconds(50)))?.value
+            attribute(reading, settings: attribution.settings, accounting: settings)
+        }
         let (body, snapshot) = state.withLock { state -> ([UInt8], SamplerState) in
             state.lastSampleUnixSeconds = clock.unixSeconds()
             state.samplesTaken += 1
@@ -134,6 +161,30 @@ public final class Sampler: Sendable {
         // Persisted first: a value once served must survive a crash, or a restart would step the counters back.
         beforePublish?(snapshot)
         store.publish(body)
+    }
+
+    /// Splits the energy this sample added between the workloads of `reading` (nil: it did not finish in time, and
+    /// the sample's energy is unattributed).
+    private func attribute(_ reading: WorkloadReading?, settings: AttributionSettings, accounting: AccountingSettings) {
+        let (outcome, logOverflow) = state.withLock { state -> (Attributor.Outcome, Bool) in
+            let unsplit = state.ledger.takeUnsplit()
+            var attribution = state.attribution ?? AttributionState()
+            let outcome = Attributor.apply(
+                reading: reading, unsplit: unsplit, settings: settings, pue: accounting.pue,
+                gramsPerKilowattHour: accounting.gridGramsPerKilowattHour, nowBootSeconds: clock.bootSeconds(),
+                into: &attribution)
+            let logOverflow = outcome.overflowed && !attribution.loggedOverflow
+            if logOverflow { attribution.loggedOverflow = true }
+            wantsProcesses.value = !attribution.gpuProcesses.isEmpty
+            state.attribution = attribution
+            return (outcome, logOverflow)
+        }
+        if logOverflow {
+            logger.warning(
+                "more workloads than --attribution.max-workloads; the energy of those beyond it is unattributed",
+                metadata: ["max_workloads": "\(settings.maximumWorkloads)"])
+        }
+        _ = outcome
     }
 
     /// A copy of the accumulated state, for the state file.
@@ -158,7 +209,8 @@ public final class Sampler: Sendable {
     }
 
     private func record(
-        _ read: CompletedRead?, of name: String, into state: inout SamplerState, settings: AccountingSettings
+        _ read: CompletedRead<SourceSample>?, of name: String, into state: inout SamplerState,
+        settings: AccountingSettings
     ) {
         var health = state.health[name] ?? SourceHealth()
         defer { state.health[name] = health }
@@ -199,6 +251,7 @@ public final class Sampler: Sendable {
         if !read.sample.gpus.isEmpty || state.gpus[name] != nil {
             state.gpus[name] = read.sample.gpus
         }
+        if name == NvmlSource.sourceName { state.attribution?.gpuProcesses = read.sample.gpuProcesses }
         let seconds = read.finishedAtBootSeconds
         let observations = readings.map { reading in
             (
@@ -253,6 +306,15 @@ public final class Sampler: Sendable {
 
 }
 
+/// A flag shared between the sampler and a reader's queue.
+private final class Flag: Sendable {
+    private let storage = Mutex(false)
+    var value: Bool {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}
+
 /// Dispatch timers are thread-safe but not marked Sendable.
 private struct TimerBox: @unchecked Sendable {
     let timer: any DispatchSourceTimer
@@ -261,6 +323,8 @@ private struct TimerBox: @unchecked Sendable {
 /// Everything the sampler accumulates; rendered into the exposition after each sample.
 public struct SamplerState: Sendable {
     var ledger = EnergyLedger()
+    /// The split of the node's energy between workloads; nil while attribution is off.
+    var attribution: AttributionState?
     var health: [String: SourceHealth] = [:]
     var gpus: [String: [GPUIdentity]] = [:]
     var lastSampleUnixSeconds: Double?
