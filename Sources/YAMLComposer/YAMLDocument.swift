@@ -77,14 +77,26 @@ public enum YAMLDocument {
 
     /// Builds nodes from the event stream with an explicit stack (no recursion on hostile nesting).
     private struct Composer {
-        private enum Frame {
-            case mapping(anchor: String?, pairs: [YAMLPair], pendingKey: YAMLNode?)
-            case sequence(anchor: String?, items: [YAMLNode])
+        /// An open sequence or mapping. A class, so that adding a child appends in place: a frame held in an enum
+        /// was copied out and back on every child, which made a mapping of n keys cost n² (40,000 keys took 30 s).
+        private final class Frame {
+            let isMapping: Bool
+            let anchor: String?
+            var items: [YAMLNode] = []
+            var pairs: [YAMLPair] = []
+            var pendingKey: YAMLNode?
+            /// How many nodes the frame stands for, expanded.
+            var size = 1
+
+            init(isMapping: Bool, anchor: String?) {
+                self.isMapping = isMapping
+                self.anchor = anchor
+            }
+
+            var node: YAMLNode { isMapping ? .mapping(pairs) : .sequence(items) }
         }
 
         private var stack: [Frame] = []
-        /// How many nodes each open frame stands for, expanded: parallel to `stack`.
-        private var frameSizes: [Int] = []
         private var anchors: [String: (node: YAMLNode, size: Int)] = [:]
         private var root: YAMLNode?
         private var documentEnded = false
@@ -122,28 +134,17 @@ public enum YAMLDocument {
                     let start = event.data.sequence_start
                     try Self.refuseTag(start.tag, implicit: start.implicit == 1)
                     guard stack.count < Self.maximumDepth else { throw YAMLError(description: "nested too deeply") }
-                    stack.append(.sequence(anchor: Self.text(start.anchor), items: []))
-                    frameSizes.append(1)
+                    stack.append(Frame(isMapping: false, anchor: Self.text(start.anchor)))
                 case YAML_MAPPING_START_EVENT:
                     let start = event.data.mapping_start
                     try Self.refuseTag(start.tag, implicit: start.implicit == 1)
                     guard stack.count < Self.maximumDepth else { throw YAMLError(description: "nested too deeply") }
-                    stack.append(.mapping(anchor: Self.text(start.anchor), pairs: [], pendingKey: nil))
-                    frameSizes.append(1)
+                    stack.append(Frame(isMapping: true, anchor: Self.text(start.anchor)))
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-                    guard let frame = stack.popLast(), let size = frameSizes.popLast() else {
-                        throw YAMLError(description: "unbalanced document")
-                    }
-                    let node: YAMLNode
-                    let anchor: String?
-                    switch frame {
-                    case .sequence(let name, let items):
-                        (node, anchor) = (.sequence(items), name)
-                    case .mapping(let name, let pairs, _):
-                        (node, anchor) = (.mapping(pairs), name)
-                    }
-                    if let anchor { anchors[anchor] = (node, size) }
-                    try add(node, size: size, counted: true)
+                    guard let frame = stack.popLast() else { throw YAMLError(description: "unbalanced document") }
+                    let node = frame.node
+                    if let anchor = frame.anchor { anchors[anchor] = (node, frame.size) }
+                    try add(node, size: frame.size, counted: true)
                 default:
                     break  // the stream's start carries nothing the configuration needs
                 }
@@ -161,22 +162,18 @@ public enum YAMLDocument {
                             "aliases expand to more than \(YAMLDocument.maximumExpandedNodes) nodes (an alias bomb?)")
                 }
             }
-            guard let top = stack.popLast() else {
+            guard let top = stack.last else {
                 root = node
                 return
             }
-            frameSizes[frameSizes.count - 1] += size
-            switch top {
-            case .sequence(let anchor, var items):
-                items.append(node)
-                stack.append(.sequence(anchor: anchor, items: items))
-            case .mapping(let anchor, var pairs, let pendingKey):
-                if let pendingKey {
-                    pairs.append(YAMLPair(key: pendingKey, value: node))
-                    stack.append(.mapping(anchor: anchor, pairs: pairs, pendingKey: nil))
-                } else {
-                    stack.append(.mapping(anchor: anchor, pairs: pairs, pendingKey: node))
-                }
+            top.size += size
+            if !top.isMapping {
+                top.items.append(node)
+            } else if let key = top.pendingKey {
+                top.pairs.append(YAMLPair(key: key, value: node))
+                top.pendingKey = nil
+            } else {
+                top.pendingKey = node
             }
         }
 

@@ -16,8 +16,9 @@
  *    so concurrent calls from many threads are safe and a "hung" call (which
  *    sleeps) never blocks anybody else.
  *  - Types are declared here, not taken from nvml.h, to keep this fixture free
- *    of NVIDIA's header. Only the ABI (widths, values, calling convention)
- *    has to match, and that is checked at compile time where possible.
+ *    of NVIDIA's header. Only the ABI (widths, values, struct layouts,
+ *    calling convention) has to match, and that is checked at compile time
+ *    where possible.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -52,6 +53,7 @@ typedef enum nvmlReturn_enum {
     NVML_ERROR_TIMEOUT = 10,
     NVML_ERROR_GPU_IS_LOST = 15,
     NVML_ERROR_LIB_RM_VERSION_MISMATCH = 18,
+    NVML_ERROR_MEMORY = 20,
     NVML_ERROR_UNKNOWN = 999
 } nvmlReturn_t;
 
@@ -66,12 +68,82 @@ struct nvmlDevice_st {
 };
 typedef struct nvmlDevice_st *nvmlDevice_t;
 
+/* Running-process records, as nvml.h declares them. Each versioned entry
+ * point takes its own struct; the caller's array stride is that struct's size,
+ * so a layout slip here is a buffer overrun in the caller.
+ *   nvmlDeviceGetComputeRunningProcesses     -> nvmlProcessInfo_v1_t (16 bytes)
+ *   nvmlDeviceGetComputeRunningProcesses_v2  -> nvmlProcessInfo_v2_t (24 bytes)
+ *   nvmlDeviceGetComputeRunningProcesses_v3  -> nvmlProcessInfo_t    (24 bytes)
+ * In every published nvml.h (CUDA 11.x to 13.x) nvmlProcessInfo_t has the v2
+ * layout (from 12.2 on it is literally `} nvmlProcessInfo_v2_t,
+ * nvmlProcessInfo_t;`). Some R535-era drivers nevertheless wrote 32-byte
+ * entries (the v2 fields plus usedGpuCcProtectedMemory, the layout nvml.h now
+ * calls nvmlProcessDetail_v1_t) from _v3 without a version bump; the script can
+ * ask for that stride (`proc_info_v3_size=32`) to test a caller against it. */
+typedef struct nvmlProcessInfo_v1_st {
+    unsigned int pid;
+    unsigned long long usedGpuMemory; /* bytes; NVML_VALUE_NOT_AVAILABLE if unknown */
+} nvmlProcessInfo_v1_t;
+
+typedef struct nvmlProcessInfo_v2_st {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+    unsigned int gpuInstanceId;     /* 0xFFFFFFFF unless MIG is enabled */
+    unsigned int computeInstanceId; /* 0xFFFFFFFF unless MIG is enabled */
+} nvmlProcessInfo_v2_t, nvmlProcessInfo_t;
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+    unsigned int gpuInstanceId;
+    unsigned int computeInstanceId;
+    unsigned long long usedGpuCcProtectedMemory; /* bytes of conf-compute protected memory */
+} nvmlProcessDetail_v1_t;
+
+/* nvmlDeviceGetProcessUtilization's sample. timeStamp is a CPU timestamp in µs. */
+typedef struct nvmlProcessUtilizationSample_st {
+    unsigned int pid;
+    unsigned long long timeStamp;
+    unsigned int smUtil;
+    unsigned int memUtil;
+    unsigned int encUtil;
+    unsigned int decUtil;
+} nvmlProcessUtilizationSample_t;
+
+/* The layouts on LP64 Linux (x86_64, aarch64, ppc64le), where unsigned long
+ * long is 8-aligned: 4 bytes of padding follow every leading pid. */
+_Static_assert(sizeof(nvmlProcessInfo_v1_t) == 16, "nvmlProcessInfo_v1_t is 16 bytes");
+_Static_assert(offsetof(nvmlProcessInfo_v1_t, usedGpuMemory) == 8, "v1 usedGpuMemory at 8");
+_Static_assert(sizeof(nvmlProcessInfo_v2_t) == 24, "nvmlProcessInfo_v2_t is 24 bytes");
+_Static_assert(offsetof(nvmlProcessInfo_v2_t, usedGpuMemory) == 8, "v2 usedGpuMemory at 8");
+_Static_assert(offsetof(nvmlProcessInfo_v2_t, gpuInstanceId) == 16, "v2 gpuInstanceId at 16");
+_Static_assert(offsetof(nvmlProcessInfo_v2_t, computeInstanceId) == 20, "v2 computeInstanceId at 20");
+_Static_assert(sizeof(nvmlProcessInfo_t) == 24, "nvmlProcessInfo_t is the v2 layout");
+_Static_assert(sizeof(nvmlProcessDetail_v1_t) == 32, "nvmlProcessDetail_v1_t is 32 bytes");
+_Static_assert(offsetof(nvmlProcessDetail_v1_t, usedGpuCcProtectedMemory) == 24,
+               "usedGpuCcProtectedMemory at 24");
+_Static_assert(sizeof(nvmlProcessUtilizationSample_t) == 32, "sample is 32 bytes");
+_Static_assert(offsetof(nvmlProcessUtilizationSample_t, timeStamp) == 8, "timeStamp at 8");
+_Static_assert(offsetof(nvmlProcessUtilizationSample_t, smUtil) == 16, "smUtil at 16");
+_Static_assert(offsetof(nvmlProcessUtilizationSample_t, memUtil) == 20, "memUtil at 20");
+_Static_assert(offsetof(nvmlProcessUtilizationSample_t, encUtil) == 24, "encUtil at 24");
+_Static_assert(offsetof(nvmlProcessUtilizationSample_t, decUtil) == 28, "decUtil at 28");
+
+#define FAKE_VALUE_NOT_AVAILABLE ULLONG_MAX /* NVML_VALUE_NOT_AVAILABLE, (-1) */
+#define FAKE_NO_INSTANCE_ID 0xFFFFFFFFu     /* gpu/computeInstanceId without MIG */
+
 /* Buffer sizes NVML documents for these strings; scripted values must fit. */
 #define FAKE_UUID_BUFFER_SIZE 80u    /* NVML_DEVICE_UUID_V2_BUFFER_SIZE */
 #define FAKE_NAME_BUFFER_SIZE 96u    /* NVML_DEVICE_NAME_V2_BUFFER_SIZE */
 #define FAKE_DRIVER_VERSION "999.99.99-fake"
 
 #define FAKE_MAX_GPUS 64u
+#define FAKE_MAX_PROCS_PER_GPU 256u
+/* What the real nvmlDeviceGetProcessUtilization reports for a NULL buffer:
+ * 100, whether or not anything runs (a fixed buffer size, not a process
+ * count). The fake reports this, or the sample count if that is larger. */
+#define FAKE_UTIL_SIZE_HINT 100u
+#define FAKE_MIB 1048576ull
 /* A script is a few lines; the cap only stops a wrong path (say, a log file)
  * from costing a huge allocation on every call. */
 #define FAKE_SCRIPT_MAX_BYTES (1024u * 1024u)
@@ -141,6 +213,9 @@ static void log_call(const char *fn, int index)
 
 enum fault { FAULT_NONE, FAULT_LOST, FAULT_UNKNOWN, FAULT_HANG };
 
+/* What nvmlDeviceGetProcessUtilization is forced to answer (`proc_util=`). */
+enum proc_util { PROC_UTIL_OK, PROC_UTIL_NOT_SUPPORTED, PROC_UTIL_NOT_FOUND };
+
 struct gpu {
     char uuid[FAKE_UUID_BUFFER_SIZE];
     char name[FAKE_NAME_BUFFER_SIZE];
@@ -150,6 +225,27 @@ struct gpu {
     bool power_unsupported;
     enum fault fault;
     double hang_seconds;
+    enum proc_util proc_util;
+};
+
+/* One `proc` line. A process is listed by the running-processes calls when
+ * `running`, and has a utilisation sample when `has_sample`. */
+struct proc {
+    unsigned int pid;
+    unsigned long long used_bytes;
+    unsigned long long cc_bytes;
+    unsigned int gpu_instance, compute_instance;
+    bool running;
+    bool has_sample;
+    unsigned long long ts_us;
+    unsigned int sm, mem, enc, dec;
+};
+
+/* The `proc` lines of one GPU, in script order. ~14 KiB, so the calls that
+ * need it allocate it rather than grow every thread's stack frame. */
+struct proc_list {
+    unsigned int count;
+    struct proc procs[FAKE_MAX_PROCS_PER_GPU];
 };
 
 struct script {
@@ -157,6 +253,9 @@ struct script {
      * scripts (the last such line wins). */
     nvmlReturn_t init_result;
     unsigned int gpu_count;
+    /* Entry stride _v3 writes: 24 (nvml.h) or 32 (R535-era drivers); 0 when
+     * `proc_info_v3_size=` had a bad value. */
+    unsigned int info_v3_size;
 };
 
 /* The `init=` modes. "fail" is the driver being absent; the others are a
@@ -294,6 +393,7 @@ static void parse_gpu_line(char **saveptr, unsigned int position, struct gpu *g)
     g->power_unsupported = false;
     g->fault = FAULT_NONE;
     g->hang_seconds = FAKE_DEFAULT_HANG_SECONDS;
+    g->proc_util = PROC_UTIL_OK;
 
     bool malformed = false;
     char *tok;
@@ -339,19 +439,133 @@ static void parse_gpu_line(char **saveptr, unsigned int position, struct gpu *g)
         } else if (strcmp(key, "hang_seconds") == 0) {
             if (!parse_seconds(val, &g->hang_seconds))
                 malformed = true;
+        } else if (strcmp(key, "proc_util") == 0) {
+            if (strcmp(val, "ok") == 0)
+                g->proc_util = PROC_UTIL_OK;
+            else if (strcmp(val, "not_supported") == 0)
+                g->proc_util = PROC_UTIL_NOT_SUPPORTED;
+            else if (strcmp(val, "not_found") == 0)
+                g->proc_util = PROC_UTIL_NOT_FOUND;
+            else
+                malformed = true;
         }
     }
     if (malformed)
         g->fault = FAULT_UNKNOWN;
 }
 
+/* Keys that may sit on any line other than a `gpu` line and describe the
+ * driver as a whole. Returns true if `key` was one of them. */
+static bool apply_global_key(struct script *s, const char *key, const char *val)
+{
+    if (strcmp(key, "init") == 0) {
+        s->init_result = parse_init(val);
+        return true;
+    }
+    if (strcmp(key, "proc_info_v3_size") == 0) {
+        if (strcmp(val, "24") == 0)
+            s->info_v3_size = (unsigned int)sizeof(nvmlProcessInfo_t);
+        else if (strcmp(val, "32") == 0)
+            s->info_v3_size = (unsigned int)sizeof(nvmlProcessDetail_v1_t);
+        else
+            s->info_v3_size = 0; /* a typo must not pick a stride silently */
+        return true;
+    }
+    return false;
+}
+
+/* MiB as a byte count, or `unavailable` for NVML_VALUE_NOT_AVAILABLE. */
+static bool parse_mib(const char *val, unsigned long long *bytes)
+{
+    if (strcmp(val, "unavailable") == 0) {
+        *bytes = FAKE_VALUE_NOT_AVAILABLE;
+        return true;
+    }
+    unsigned long long mb;
+    /* The all-ones byte count is reserved for "unavailable". */
+    if (!parse_u64(val, &mb) || mb > (ULLONG_MAX - 1) / FAKE_MIB)
+        return false;
+    *bytes = mb * FAKE_MIB;
+    return true;
+}
+
+/* Parses the tokens after "proc". Returns false for a malformed line, which
+ * the caller drops: a process needs `gpu=` and `pid=`, every known key needs a
+ * valid value, and `sm=` needs a `ts=` (a number, or `none`). Global keys such
+ * as `init=` still apply, as on any other non-gpu line. */
+static bool parse_proc_line(char **saveptr, struct script *s, unsigned int *gpu, struct proc *p)
+{
+    memset(p, 0, sizeof *p);
+    p->gpu_instance = FAKE_NO_INSTANCE_ID;
+    p->compute_instance = FAKE_NO_INSTANCE_ID;
+    p->running = true;
+
+    bool ok = true, have_gpu = false, have_pid = false, have_sm = false;
+    bool have_ts = false, ts_none = false;
+    char *tok;
+    while ((tok = strtok_r(NULL, token_separators, saveptr)) != NULL) {
+        char *eq = strchr(tok, '=');
+        if (eq == NULL)
+            continue;
+        *eq = '\0';
+        const char *key = tok;
+        const char *val = eq + 1;
+
+        if (apply_global_key(s, key, val)) {
+        } else if (strcmp(key, "gpu") == 0) {
+            have_gpu = true;
+            ok = ok && parse_u32(val, gpu);
+        } else if (strcmp(key, "pid") == 0) {
+            have_pid = true;
+            ok = ok && parse_u32(val, &p->pid);
+        } else if (strcmp(key, "sm") == 0) {
+            have_sm = true;
+            ok = ok && parse_u32(val, &p->sm);
+        } else if (strcmp(key, "mem") == 0) {
+            ok = ok && parse_u32(val, &p->mem);
+        } else if (strcmp(key, "enc") == 0) {
+            ok = ok && parse_u32(val, &p->enc);
+        } else if (strcmp(key, "dec") == 0) {
+            ok = ok && parse_u32(val, &p->dec);
+        } else if (strcmp(key, "ts") == 0) {
+            have_ts = true;
+            ts_none = strcmp(val, "none") == 0;
+            ok = ok && (ts_none || parse_u64(val, &p->ts_us));
+        } else if (strcmp(key, "used_mb") == 0) {
+            ok = ok && parse_mib(val, &p->used_bytes);
+        } else if (strcmp(key, "cc_mb") == 0) {
+            ok = ok && parse_mib(val, &p->cc_bytes);
+        } else if (strcmp(key, "gi") == 0) {
+            ok = ok && parse_u32(val, &p->gpu_instance);
+        } else if (strcmp(key, "ci") == 0) {
+            ok = ok && parse_u32(val, &p->compute_instance);
+        } else if (strcmp(key, "running") == 0) {
+            if (strcmp(val, "yes") == 0)
+                p->running = true;
+            else if (strcmp(val, "no") == 0)
+                p->running = false;
+            else
+                ok = false;
+        }
+    }
+    if (!have_gpu || !have_pid || (have_sm && !have_ts))
+        return false;
+    p->has_sample = have_sm && !ts_none;
+    return ok;
+}
+
 /* Loads the current script. Always fills `s`; fills `g` (if non-NULL) with the
- * GPU at position `want` when the script has one. Only the wanted GPU is kept
- * so the per-call footprint stays a few hundred bytes of stack. */
-static void load_script(struct script *s, unsigned int want, struct gpu *g)
+ * GPU at position `want` when the script has one, and `pl` (if non-NULL) with
+ * that GPU's `proc` lines. Only the wanted GPU is kept so the per-call
+ * footprint stays a few hundred bytes of stack (plus `pl`, on the heap). */
+static void load_script(struct script *s, unsigned int want, struct gpu *g,
+                        struct proc_list *pl)
 {
     s->init_result = NVML_SUCCESS;
     s->gpu_count = 0;
+    s->info_v3_size = (unsigned int)sizeof(nvmlProcessInfo_t);
+    if (pl != NULL)
+        pl->count = 0;
 
     char *text = read_script_text();
     if (text == NULL)
@@ -374,10 +588,20 @@ static void load_script(struct script *s, unsigned int want, struct gpu *g)
                     parse_gpu_line(&saveptr, s->gpu_count, g);
                 s->gpu_count++;
             }
+        } else if (first != NULL && strcmp(first, "proc") == 0) {
+            /* Parsed even when nobody wants processes: global keys on it count. */
+            struct proc p;
+            unsigned int gpu = 0;
+            if (parse_proc_line(&saveptr, s, &gpu, &p) && pl != NULL && gpu == want &&
+                pl->count < FAKE_MAX_PROCS_PER_GPU)
+                pl->procs[pl->count++] = p;
         } else {
             for (char *tok = first; tok != NULL; tok = strtok_r(NULL, token_separators, &saveptr)) {
-                if (strncmp(tok, "init=", 5) == 0)
-                    s->init_result = parse_init(tok + 5);
+                char *eq = strchr(tok, '=');
+                if (eq == NULL)
+                    continue;
+                *eq = '\0';
+                apply_global_key(s, tok, eq + 1);
             }
         }
         line = next;
@@ -398,9 +622,10 @@ static void hang_for(double seconds)
 }
 
 /* The checks every per-device query shares, in NVML's order: initialisation,
- * arguments, then the device's own state. On success `g` holds its script. */
+ * arguments, then the device's own state. On success `g` holds its script and
+ * `pl`, if non-NULL, its processes; `s`, if non-NULL, gets the script header. */
 static nvmlReturn_t device_prologue(const char *fn, nvmlDevice_t device, const void *out,
-                                    struct gpu *g)
+                                    struct gpu *g, struct proc_list *pl, struct script *s_out)
 {
     int idx = handle_index(device);
     log_call(fn, idx);
@@ -410,7 +635,9 @@ static nvmlReturn_t device_prologue(const char *fn, nvmlDevice_t device, const v
         return NVML_ERROR_INVALID_ARGUMENT;
 
     struct script s;
-    load_script(&s, (unsigned int)idx, g);
+    load_script(&s, (unsigned int)idx, g, pl);
+    if (s_out != NULL)
+        *s_out = s;
     /* The script shrank under a live handle: to the caller that GPU has fallen
      * off the bus, which is exactly how hot-removal looks through NVML. */
     if ((unsigned int)idx >= s.gpu_count)
@@ -438,7 +665,7 @@ static nvmlReturn_t do_init(const char *fn)
 {
     log_call(fn, -1);
     struct script s;
-    load_script(&s, 0, NULL);
+    load_script(&s, 0, NULL, NULL);
     if (s.init_result != NVML_SUCCESS)
         return s.init_result;
     pthread_mutex_lock(&init_lock);
@@ -487,6 +714,7 @@ EXPORT const char *nvmlErrorString(nvmlReturn_t result)
     case NVML_ERROR_TIMEOUT: return "Timeout";
     case NVML_ERROR_GPU_IS_LOST: return "GPU is lost";
     case NVML_ERROR_LIB_RM_VERSION_MISMATCH: return "RM has detected an NVML/RM version mismatch";
+    case NVML_ERROR_MEMORY: return "Insufficient Memory";
     case NVML_ERROR_UNKNOWN: return "Unknown Error";
     }
     return "Unknown Error";
@@ -500,7 +728,7 @@ static nvmlReturn_t do_get_count(const char *fn, unsigned int *count)
     if (count == NULL)
         return NVML_ERROR_INVALID_ARGUMENT;
     struct script s;
-    load_script(&s, 0, NULL);
+    load_script(&s, 0, NULL, NULL);
     *count = s.gpu_count;
     return NVML_SUCCESS;
 }
@@ -525,7 +753,7 @@ static nvmlReturn_t do_get_handle(const char *fn, unsigned int index, nvmlDevice
     if (device == NULL)
         return NVML_ERROR_INVALID_ARGUMENT;
     struct script s;
-    load_script(&s, 0, NULL);
+    load_script(&s, 0, NULL, NULL);
     if (index >= s.gpu_count)
         return NVML_ERROR_INVALID_ARGUMENT;
     *device = &device_slots[index];
@@ -545,21 +773,21 @@ EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t 
 EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length)
 {
     struct gpu g;
-    nvmlReturn_t rc = device_prologue("nvmlDeviceGetUUID", device, uuid, &g);
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetUUID", device, uuid, &g, NULL, NULL);
     return rc != NVML_SUCCESS ? rc : put_string(uuid, length, g.uuid);
 }
 
 EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length)
 {
     struct gpu g;
-    nvmlReturn_t rc = device_prologue("nvmlDeviceGetName", device, name, &g);
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetName", device, name, &g, NULL, NULL);
     return rc != NVML_SUCCESS ? rc : put_string(name, length, g.name);
 }
 
 EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index)
 {
     struct gpu g;
-    nvmlReturn_t rc = device_prologue("nvmlDeviceGetIndex", device, index, &g);
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetIndex", device, index, &g, NULL, NULL);
     if (rc == NVML_SUCCESS)
         *index = (unsigned int)handle_index(device);
     return rc;
@@ -571,7 +799,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
                                                         unsigned long long *energy)
 {
     struct gpu g;
-    nvmlReturn_t rc = device_prologue("nvmlDeviceGetTotalEnergyConsumption", device, energy, &g);
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetTotalEnergyConsumption", device, energy, &g, NULL, NULL);
     if (rc != NVML_SUCCESS)
         return rc;
     if (g.fault == FAULT_HANG)
@@ -585,7 +813,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
 EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power)
 {
     struct gpu g;
-    nvmlReturn_t rc = device_prologue("nvmlDeviceGetPowerUsage", device, power, &g);
+    nvmlReturn_t rc = device_prologue("nvmlDeviceGetPowerUsage", device, power, &g, NULL, NULL);
     if (rc != NVML_SUCCESS)
         return rc;
     if (g.fault == FAULT_HANG)
@@ -604,4 +832,175 @@ EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int lengt
     if (version == NULL)
         return NVML_ERROR_INVALID_ARGUMENT;
     return put_string(version, length, FAKE_DRIVER_VERSION);
+}
+
+/* ---- Per-process attribution: running processes and their utilisation. ---- */
+
+/* The prologue plus this GPU's `proc` lines. On NVML_SUCCESS the caller owns
+ * *plp and frees it; on any error *plp is NULL. */
+static nvmlReturn_t proc_prologue(const char *fn, nvmlDevice_t device, const void *out,
+                                  struct gpu *g, struct script *s, struct proc_list **plp)
+{
+    struct proc_list *pl = malloc(sizeof *pl);
+    /* Without memory, still answer init and argument errors in NVML's order. */
+    nvmlReturn_t rc = device_prologue(fn, device, out, g, pl, s);
+    if (rc == NVML_SUCCESS && pl == NULL)
+        rc = NVML_ERROR_MEMORY;
+    if (rc != NVML_SUCCESS) {
+        free(pl);
+        pl = NULL;
+    }
+    *plp = pl;
+    return rc;
+}
+
+/* The running-processes contract shared by all three versions; `version`
+ * (1, 2, 3) picks the caller's array element size. nvml.h: "To query the current
+ * number of running compute processes, call this function with *infoCount =
+ * 0. The return code will be NVML_ERROR_INSUFFICIENT_SIZE, or NVML_SUCCESS if
+ * none are running. For this call infos is allowed to be NULL." */
+static nvmlReturn_t do_running_processes(const char *fn, nvmlDevice_t device,
+                                         unsigned int *infoCount, void *infos, int version)
+{
+    struct gpu g;
+    struct script s;
+    struct proc_list *pl;
+    nvmlReturn_t rc = proc_prologue(fn, device, infoCount, &g, &s, &pl);
+    if (rc != NVML_SUCCESS)
+        return rc;
+
+    size_t stride = version == 1   ? sizeof(nvmlProcessInfo_v1_t)
+                    : version == 2 ? sizeof(nvmlProcessInfo_v2_t)
+                                   : (size_t)s.info_v3_size;
+    unsigned int needed = 0;
+    for (unsigned int i = 0; i < pl->count; i++)
+        needed += pl->procs[i].running ? 1u : 0u;
+
+    if (stride == 0) {
+        rc = NVML_ERROR_UNKNOWN; /* bad proc_info_v3_size= */
+    } else if (needed > *infoCount) {
+        *infoCount = needed;
+        rc = NVML_ERROR_INSUFFICIENT_SIZE;
+    } else if (needed == 0) {
+        *infoCount = 0;
+    } else if (infos == NULL) {
+        rc = NVML_ERROR_INVALID_ARGUMENT; /* room claimed for entries, but no array */
+    } else {
+        unsigned char *dst = infos;
+        unsigned int n = 0;
+        for (unsigned int i = 0; i < pl->count; i++) {
+            const struct proc *p = &pl->procs[i];
+            if (!p->running)
+                continue;
+            /* Build the widest layout, zeroed (padding included), and copy
+             * the caller's prefix of it: v1, v2 and the 32-byte v3 share their
+             * leading fields, so exactly `stride` bytes land per entry. */
+            nvmlProcessDetail_v1_t e;
+            memset(&e, 0, sizeof e);
+            e.pid = p->pid;
+            e.usedGpuMemory = p->used_bytes;
+            e.gpuInstanceId = p->gpu_instance;
+            e.computeInstanceId = p->compute_instance;
+            e.usedGpuCcProtectedMemory = p->cc_bytes;
+            memcpy(dst + (size_t)n * stride, &e, stride);
+            n++;
+        }
+        *infoCount = n;
+    }
+    free(pl);
+    return rc;
+}
+
+_Static_assert(offsetof(nvmlProcessDetail_v1_t, usedGpuMemory) ==
+                       offsetof(nvmlProcessInfo_v1_t, usedGpuMemory) &&
+                   offsetof(nvmlProcessDetail_v1_t, gpuInstanceId) ==
+                       offsetof(nvmlProcessInfo_v2_t, gpuInstanceId) &&
+                   offsetof(nvmlProcessDetail_v1_t, computeInstanceId) ==
+                       offsetof(nvmlProcessInfo_v2_t, computeInstanceId),
+               "v1 and v2 are prefixes of the 32-byte layout");
+
+EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device,
+                                                            unsigned int *infoCount,
+                                                            nvmlProcessInfo_t *infos)
+{
+    return do_running_processes("nvmlDeviceGetComputeRunningProcesses_v3", device, infoCount,
+                                infos, 3);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v2(nvmlDevice_t device,
+                                                            unsigned int *infoCount,
+                                                            nvmlProcessInfo_v2_t *infos)
+{
+    return do_running_processes("nvmlDeviceGetComputeRunningProcesses_v2", device, infoCount,
+                                infos, 2);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses(nvmlDevice_t device,
+                                                         unsigned int *infoCount,
+                                                         nvmlProcessInfo_v1_t *infos)
+{
+    return do_running_processes("nvmlDeviceGetComputeRunningProcesses", device, infoCount,
+                                infos, 1);
+}
+
+/* nvml.h: call with utilization NULL to size the buffer, then with the buffer
+ * and its capacity in *processSamplesCount; only samples with timeStamp >
+ * lastSeenTimeStamp come back, and NVML_ERROR_NOT_FOUND when there are none.
+ * The real size query answers NVML_ERROR_INSUFFICIENT_SIZE with a fixed 100
+ * even on an idle GPU, so the fake does too (or more, if more samples exist):
+ * callers must use the count the second call returns, not the first. */
+EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
+                                                    nvmlProcessUtilizationSample_t *utilization,
+                                                    unsigned int *processSamplesCount,
+                                                    unsigned long long lastSeenTimeStamp)
+{
+    struct gpu g;
+    struct script s;
+    struct proc_list *pl;
+    nvmlReturn_t rc = proc_prologue("nvmlDeviceGetProcessUtilization", device,
+                                    processSamplesCount, &g, &s, &pl);
+    if (rc != NVML_SUCCESS)
+        return rc;
+
+    unsigned int total = 0, newer = 0;
+    if (g.proc_util == PROC_UTIL_OK) {
+        for (unsigned int i = 0; i < pl->count; i++) {
+            if (!pl->procs[i].has_sample)
+                continue;
+            total++;
+            if (pl->procs[i].ts_us > lastSeenTimeStamp)
+                newer++;
+        }
+    }
+
+    if (g.proc_util == PROC_UTIL_NOT_SUPPORTED) {
+        rc = NVML_ERROR_NOT_SUPPORTED; /* e.g. MIG enabled */
+    } else if (utilization == NULL) {
+        *processSamplesCount = total > FAKE_UTIL_SIZE_HINT ? total : FAKE_UTIL_SIZE_HINT;
+        rc = NVML_ERROR_INSUFFICIENT_SIZE;
+    } else if (newer == 0) {
+        rc = NVML_ERROR_NOT_FOUND;
+    } else if (newer > *processSamplesCount) {
+        *processSamplesCount = newer;
+        rc = NVML_ERROR_INSUFFICIENT_SIZE;
+    } else {
+        unsigned int n = 0;
+        for (unsigned int i = 0; i < pl->count; i++) {
+            const struct proc *p = &pl->procs[i];
+            if (!p->has_sample || p->ts_us <= lastSeenTimeStamp)
+                continue;
+            nvmlProcessUtilizationSample_t e;
+            memset(&e, 0, sizeof e);
+            e.pid = p->pid;
+            e.timeStamp = p->ts_us;
+            e.smUtil = p->sm;
+            e.memUtil = p->mem;
+            e.encUtil = p->enc;
+            e.decUtil = p->dec;
+            memcpy(&utilization[n++], &e, sizeof e);
+        }
+        *processSamplesCount = n;
+    }
+    free(pl);
+    return rc;
 }
