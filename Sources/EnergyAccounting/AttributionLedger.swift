@@ -62,6 +62,9 @@ public struct AttributionLedger<Key: Hashable & Sendable>: Sendable {
 
     /// Restores saved totals; then credits to unattributed whatever the node counted that they do not account for
     /// (energy counted before attribution was on, or by a release without it), so the invariant holds from the start.
+    ///
+    /// Saved totals that account for more than the node counted (a state file edited by hand, or written by another
+    /// node) cannot be right: they are dropped, and everything the node counted starts unattributed.
     public mutating func restore(
         workloads saved: [Key: WorkloadTotals], unattributed: [Component: UInt64], expired: [Component: UInt64],
         nodeMicrojoules: [Component: UInt64]
@@ -69,7 +72,13 @@ public struct AttributionLedger<Key: Hashable & Sendable>: Sendable {
         workloads = saved
         self.unattributed = unattributed
         self.expired = expired
-        for (component, node) in nodeMicrojoules {
+        if Component.allCases.contains(where: { accountedMicrojoules($0) > nodeMicrojoules[$0] ?? 0 }) {
+            workloads = [:]
+            self.unattributed = [:]
+            self.expired = [:]
+        }
+        for component in Component.allCases {
+            let node = nodeMicrojoules[component] ?? 0
             let accounted = accountedMicrojoules(component)
             if node > accounted { self.unattributed[component, default: 0] &+= node - accounted }
         }

@@ -54,7 +54,7 @@ public struct WorkloadUsage: Sendable, Hashable {
 }
 
 /// Names that identify a workload to people, exported as `footprint_workload_info` labels.
-public struct WorkloadNames: Sendable, Hashable {
+public struct WorkloadNames: Sendable, Hashable, Codable {
     public var namespace = ""
     public var pod = ""
     public var jobID = ""

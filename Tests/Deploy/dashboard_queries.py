@@ -15,6 +15,8 @@ class Query:
     panel: str
     ref_id: str
     expr: str
+    # What the query needs, besides exporters and the shipped rules, to have data: see needs().
+    needs: frozenset[str] = frozenset()
 
 
 def panels(dashboard: dict) -> list[dict]:
@@ -29,11 +31,34 @@ def panels(dashboard: dict) -> list[dict]:
 def queries(path: Path) -> list[Query]:
     dashboard = json.loads(path.read_text())
     return [
-        Query(path.stem, panel.get("title", ""), target.get("refId", ""), target["expr"])
+        Query(path.stem, panel.get("title", ""), target.get("refId", ""), target["expr"], needs(target["expr"]))
         for panel in panels(dashboard)
         for target in panel.get("targets", [])
         if "expr" in target
     ]
+
+
+# Series of workload attribution (docs/design.md §8) and the rules built on them.
+_ATTRIBUTION = re.compile(
+    r"^(?:(?:node|cluster|namespace|user):)?footprint_(?:workload|unattributed|expired_workload|attribut)")
+
+
+def needs(expr: str) -> frozenset[str]:
+    """What a query needs, besides exporters and the shipped rules, to have data:
+      "attribution"         an exporter with attribution on and at least one workload (a pod, Slurm job or unit
+                            cgroup) on its node;
+      "kube-state-metrics"  kube_pod_info for the pods' UIDs (the namespace:* rules join it);
+      "slurm"               a Slurm job whose exporter knows its user (the user:* rules, kind="slurm_job").
+    A query with none of them has data wherever exporters run; one with any may rightly be empty without it."""
+    names = metric_names(expr)
+    found = set()
+    if any(_ATTRIBUTION.match(name) for name in names):
+        found.add("attribution")
+    if any(name.startswith(("kube_", "namespace:")) for name in names):
+        found.add("kube-state-metrics")
+    if any(name.startswith("user:") for name in names) or re.search(r'\bkind\s*=~?\s*"slurm_job"', expr):
+        found.add("slurm")
+    return frozenset(found)
 
 
 def substitute(expr: str, values: dict[str, str]) -> str:

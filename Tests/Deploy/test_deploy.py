@@ -27,16 +27,23 @@ SYSTEMD = REPO / "deploy" / "systemd"
 SCHEMAS = Path(__file__).parent / "schemas"
 KUBERNETES_VERSION = "1.32.0"
 
-# docs/design.md §3 (listed in docs/metrics.md), plus the budget gauge of the emission-budget issue and
-# Prometheus' own `up`.
+# docs/design.md §3 (listed in docs/metrics.md), plus the budget gauge of the emission-budget issue, the
+# workload-attribution series of §8, Prometheus' own `up` and kube-state-metrics' kube_pod_info (the
+# namespace rules' join).
+WORKLOAD_METRICS = {
+    "footprint_workload_energy_joules_total", "footprint_workload_facility_energy_joules_total",
+    "footprint_workload_co2e_grams_total", "footprint_workload_info",
+    "footprint_unattributed_energy_joules_total", "footprint_expired_workload_energy_joules_total",
+    "footprint_workloads", "footprint_attribution_overflow_total",
+}
 CONTRACT_METRICS = {
     "footprint_domain_energy_joules_total", "footprint_domain_power_watts",
     "footprint_energy_joules_total", "footprint_facility_energy_joules_total", "footprint_co2e_grams_total",
     "footprint_power_watts", "footprint_pue", "footprint_grid_intensity_grams_per_kwh",
     "footprint_source_up", "footprint_sample_errors_total", "footprint_last_sample_timestamp_seconds",
     "footprint_gpu_info", "footprint_build_info",
-    "footprint_co2e_budget_grams", "up",
-}
+    "footprint_co2e_budget_grams", "up", "kube_pod_info",
+} | WORKLOAD_METRICS
 
 # Every flag the exporter accepts (docs/design.md §4, listed in docs/settings.md); `--no-x` is the negation of toggle `x`.
 KNOWN_FLAGS = {
@@ -46,8 +53,12 @@ KNOWN_FLAGS = {
     "log.level", "log.format", "estimate.cpu-min-watts", "estimate.cpu-max-watts", "estimate.dram-watts-per-gb",
     "web.max-connections", "web.max-connections-per-ip", "web.connection-timeout", "web.read-header-timeout",
     "web.max-concurrent-requests", "state.file", "state.save-interval", "rapl.max-watts",
+    "max-watts.cpu", "max-watts.dram", "max-watts.gpu",
+    # Workload attribution (docs/design.md §8).
+    "path.cgroupfs", "path.pod-logs", "attribution", "attribution.kinds", "attribution.idle",
+    "attribution.retention", "attribution.max-workloads",
 }
-TOGGLES = {"collector.rapl", "collector.nvml", "collector.hwmon", "collector.estimate"}
+TOGGLES = {"collector.rapl", "collector.nvml", "collector.hwmon", "collector.estimate", "attribution"}
 BUDGET_WINDOWS = {"1h", "24h", "7d", "30d"}
 
 
@@ -121,8 +132,48 @@ def test_every_recording_rule_value_is_tested():
 
 
 def test_recording_rule_names_follow_level_metric_operations():
+    # Levels: node and cluster; namespace (pods) and user (Slurm jobs) for workload attribution.
     for name in records():
-        assert re.fullmatch(r"(node|cluster):footprint_[a-z0-9_]+:[a-z0-9_]+", name), name
+        assert re.fullmatch(r"(node|cluster|namespace|user):footprint_[a-z0-9_]+:[a-z0-9_]+", name), name
+
+
+def workload_rules() -> list[dict]:
+    (group,) = [g for g in yaml.safe_load(RULES.read_text())["groups"] if g["name"] == "footprint-workloads"]
+    return group["rules"]
+
+
+def test_workload_rules_aggregate_never_one_series_per_workload():
+    rules = workload_rules()
+    assert {r["record"].split(":")[0] for r in rules} == {"node", "cluster", "namespace", "user"}
+    for rule in rules:
+        expr = " ".join(str(rule["expr"]).split())
+        outer = re.match(r"sum by \(([^)]*)\)", expr)
+        if outer is None:  # ratios of earlier records
+            assert dashboard_queries.metric_names(expr) <= records() | CONTRACT_METRICS, rule["record"]
+            continue
+        kept = {label.strip() for label in outer.group(1).split(",")}
+        assert "job" in kept and not kept & {"workload", "uid", "pod", "job_id", "unit"}, rule["record"]
+        level = rule["record"].split(":")[0]
+        assert {"node": "node", "cluster": "job", "namespace": "namespace", "user": "user"}[level] in kept
+
+
+def test_no_rule_takes_the_rate_of_the_expired_counter():
+    # It steps up by a workload's whole energy when the workload expires: a rate would show a spike.
+    for rule in load_rules():
+        assert "footprint_expired_workload_energy_joules_total" not in str(rule["expr"]), rule.get("record")
+
+
+def test_namespace_and_user_joins():
+    for rule in workload_rules():
+        expr = " ".join(str(rule["expr"]).split())
+        if rule["record"].startswith("namespace:"):
+            # kube_pod_info made one series per UID over the rate's window, joined on the UID alone.
+            assert 'kind="pod"' in expr and "on (workload) group_left (namespace)" in expr, rule["record"]
+            assert "max by (namespace, uid) (max_over_time(kube_pod_info[5m]))" in expr, rule["record"]
+            assert 'label_replace(' in expr and '"workload", "$1", "uid", "(.+)"' in expr, rule["record"]
+        if rule["record"].startswith("user:"):
+            # Per scrape target: a multi-node job is described by every node's exporter.
+            assert 'kind="slurm_job"' in expr and "on (job, instance, workload) group_left (user)" in expr
 
 
 def test_rules_use_only_contract_metrics_and_earlier_records():
@@ -264,6 +315,44 @@ def test_daemonset_explains_why_it_runs_as_root():
     assert "CVE-2020-8694" in text
 
 
+def test_daemonset_can_attribute_workloads(base):
+    pod = by_kind(base, "DaemonSet")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    # NVML's PIDs are the host's; cgroup.procs lists PIDs as the reader's PID namespace sees them.
+    assert pod["hostPID"] is True
+    assert "hostNetwork" not in pod and "hostIPC" not in pod
+    # The cgroup tree comes through the host /sys mount: --path.cgroupfs is its default
+    # (<path.sysfs>/fs/cgroup) or a path under that mount, and every submount is read-only where possible.
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    cgroupfs = [a.split("=", 1)[1] for a in container["args"] if a.startswith("--path.cgroupfs=")]
+    assert all(Path(path).is_relative_to("/host/sys") for path in cgroupfs), cgroupfs
+    assert mounts["/host/sys"]["readOnly"] is True and mounts["/host/sys"]["recursiveReadOnly"] == "IfPossible"
+    assert mounts["/host/proc"]["recursiveReadOnly"] == "IfPossible"
+    # /var/log/pods is opt-in: nothing mounts it, and --path.pod-logs is left empty.
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert not [v for v in volumes.values() if v.get("hostPath", {}).get("path", "").startswith("/var/log")]
+    assert not [a for a in container["args"] if a.startswith("--path.pod-logs")]
+
+
+def test_daemonset_documents_the_optional_pod_logs_mount():
+    text = (KUBERNETES / "base" / "daemonset.yaml").read_text()
+    commented = "\n".join(line.strip().lstrip("#").strip() for line in text.splitlines() if line.strip().startswith("#"))
+    # The flag, the mount and the volume are there to uncomment, read-only, with the privacy trade-off.
+    assert "- --path.pod-logs=/host/var/log/pods" in commented
+    assert "mountPath: /host/var/log/pods" in commented and "path: /var/log/pods" in commented
+    block = text[text.index("# - name: pod-logs"):]
+    assert "#   readOnly: true" in block
+    assert "log files" in text and "kube_pod_info" in text
+
+
+def test_servicemonitor_keeps_workload_namespace_and_pod_labels(base):
+    # The Prometheus Operator's own namespace and pod target labels would clash with footprint_workload_info's.
+    (endpoint,) = by_kind(base, "ServiceMonitor")["spec"]["endpoints"]
+    drops = [r for r in endpoint["relabelings"] if r.get("action", "").lower() == "labeldrop"]
+    assert [re.fullmatch(d["regex"], "namespace") is not None for d in drops] == [True]
+    assert re.fullmatch(drops[0]["regex"], "pod") and not re.fullmatch(drops[0]["regex"], "node")
+
+
 def test_service_and_servicemonitor_agree(base):
     service = by_kind(base, "Service")
     monitor = by_kind(base, "ServiceMonitor")
@@ -340,12 +429,13 @@ def test_deployed_flags_are_known(base, nvidia):
 
 
 def test_deployed_flags_exist_in_the_exporter(base, nvidia):
-    # The exporter's own list of settings, where the source is there to read.
-    catalogue = REPO / "Sources" / "FootprintExporter" / "SettingCatalogue.swift"
-    if not catalogue.exists():
-        pytest.skip("Sources/FootprintExporter/SettingCatalogue.swift not found")
-    names = set(re.findall(r'^\s*(?:value|toggle)\(\s*"([\w.\-]+)"', catalogue.read_text(), flags=re.M))
-    assert names, "no settings found in SettingCatalogue.swift"
+    # The exporter's own list of settings, where the source is there to read: each is declared as
+    # `Setting<Type>.kind("name", ...)` (or `Setting<Type>("name", ...)`), the name maybe on the next line.
+    found = sorted((REPO / "Sources" / "FootprintExporter").rglob("SettingCatalogue.swift"))
+    if not found:
+        pytest.skip("Sources/FootprintExporter/**/SettingCatalogue.swift not found")
+    names = set(re.findall(r'\bSetting<[^\n]*?>(?:\.\w+)?\(\s*"([\w.\-]+)"', found[0].read_text()))
+    assert {"web.listen-address", "path.sysfs", "collector.nvml"} <= names, "settings not found in SettingCatalogue.swift"
     for where, flags in deployed_flags(base, nvidia).items():
         assert flags <= names, f"{where}: not in the exporter: {flags - names}"
 
@@ -377,6 +467,16 @@ def test_systemd_unit_is_hardened():
         assert d.get(key) == [value], key
     # ProcSubset=pid would hide /proc/stat and /proc/meminfo from the estimate.
     assert "ProcSubset" not in d
+
+
+def test_systemd_unit_reads_the_cgroup_tree():
+    d = unit_directives()
+    # Read-only and whole: =private or =strict (systemd 257+) would show the service its own cgroup only, and a
+    # private PID namespace would number processes unlike NVML and the host's cgroup.procs.
+    assert d["ProtectControlGroups"] == ["yes"]
+    assert "PrivatePIDs" not in d and "TemporaryFileSystem" not in d
+    assert not [p for v in d.get("InaccessiblePaths", []) for p in v.split() if "/sys" in p]
+    assert d["ReadOnlyPaths"] == ["/sys"]
 
 
 def test_systemd_analyze_verify(tmp_path):
@@ -493,6 +593,81 @@ def test_dashboard_queries_parse(name, tmp_path):
     path.write_text(yaml.safe_dump({"groups": [{"name": name, "rules": rules}]}))
     result = run(promtool, "check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+WORKLOAD_PANELS = {
+    "node": {"Top workloads by power", "Workload power by kind"},
+    "cluster": {"Emissions by namespace", "Emissions by Slurm user", "Power by workload kind", "Attributed energy",
+                "Workloads", "Attribution overflows"},
+}
+FLIGHT_GRAMS = "(1984 * 453.59237)"  # NY<->SF, one passenger, round trip (Strubell et al. 2019, Table 1)
+CAR_GRAMS = "(126000 * 453.59237)"  # average car, fuel included, one lifetime
+
+
+def panel_queries(name: str, title: str) -> list[dashboard_queries.Query]:
+    return [q for q in dashboard_queries.queries(REPO / "grafana" / "dashboards" / f"{name}.json") if q.panel == title]
+
+
+@pytest.mark.parametrize("name", DASHBOARD_IDS)
+def test_workload_panels_are_collected_with_what_they_need(name):
+    # Every workload panel's queries are collected like the others' (the integration test runs them all), and say
+    # what they need beyond exporters: attribution, and kube-state-metrics or Slurm for the namespace and user views.
+    titles = {p["title"] for p in dashboard_queries.panels(load_dashboard(name))}
+    assert WORKLOAD_PANELS[name] <= titles
+    for query in dashboard_queries.queries(REPO / "grafana" / "dashboards" / f"{name}.json"):
+        assert ("attribution" in query.needs) == (query.panel in WORKLOAD_PANELS[name]), query
+    for query in panel_queries("cluster", "Emissions by namespace"):
+        assert query.needs == {"attribution", "kube-state-metrics"}
+    for query in panel_queries("cluster", "Emissions by Slurm user"):
+        assert query.needs == {"attribution", "slurm"}
+
+
+def test_needs_reads_the_query():
+    assert dashboard_queries.needs('sum(cluster:footprint_power_watts:sum{job=~"$job"})') == frozenset()
+    assert dashboard_queries.needs("sum(footprint_workloads)") == {"attribution"}
+    assert dashboard_queries.needs("cluster:footprint_attributed_energy:ratio_rate5m") == {"attribution"}
+    assert dashboard_queries.needs("kube_pod_info") == {"kube-state-metrics"}
+    assert dashboard_queries.needs('rate(footprint_workload_co2e_grams_total{kind="slurm_job"}[5m])') == {
+        "attribution", "slurm"}
+
+
+def test_emissions_by_namespace_and_user_read_the_recorded_series():
+    for title, level, label in (("Emissions by namespace", "namespace", "namespace"),
+                                ("Emissions by Slurm user", "user", "user")):
+        queries = panel_queries("cluster", title)
+        exprs = [q.expr for q in queries]
+        used = set().union(*(dashboard_queries.metric_names(e) for e in exprs))
+        assert used and all(n.startswith(f"{level}:") for n in used), used
+        assert all(e.startswith(f"sum by ({label}) (") for e in exprs), exprs
+        # Grams over the range: the recorded g/s integrated at a fixed 1m step, whatever the rule interval.
+        grams = f"sum by ({label}) (sum_over_time({level}:footprint_workload_co2e_grams:rate5m{{job=~\"$job\"}}[$__range:1m])) * 60"
+        assert grams in exprs
+        assert f"{grams} / {FLIGHT_GRAMS}" in exprs and f"{grams} / {CAR_GRAMS}" in exprs
+        panel = next(p for p in dashboard_queries.panels(load_dashboard("cluster")) if p["title"] == title)
+        renamed = next(t for t in panel["transformations"] if t["id"] == "organize")["options"]["renameByName"]
+        assert {"NY↔SF flights", "Car lifetimes", "CO2e", "kWh·PUE"} <= set(renamed.values())
+
+
+def test_every_flight_and_car_equivalent_uses_the_papers_figures():
+    for path in dashboard_queries.DASHBOARDS:
+        for query in dashboard_queries.queries(path):
+            if "1984" in query.expr:
+                assert FLIGHT_GRAMS in query.expr, query
+            if "126000" in query.expr:
+                assert CAR_GRAMS in query.expr, query
+    # 1984 lbs = 899.9 kg; 126,000 lbs = 57.15 t.
+    assert round(1984 * 453.59237 / 1e5) == 9 and round(126000 * 453.59237 / 1e6) == 57
+
+
+def test_top_workloads_are_named_from_the_info_series():
+    (query,) = panel_queries("node", "Top workloads by power")
+    expr = query.expr
+    assert expr.startswith("topk(10, sum by (kind, workload) (rate(footprint_workload_energy_joules_total{")
+    assert 'instance="$instance"' in expr
+    assert "group_left (namespace, pod, job_id, user, unit, sluid)" in expr
+    assert "footprint_workload_info{" in expr
+    # Workloads without an info series are listed too, unnamed.
+    assert "\nor on (kind, workload)\n" in expr
 
 
 def test_grafana_provisioning():

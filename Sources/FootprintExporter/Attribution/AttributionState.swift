@@ -18,3 +18,40 @@ struct AttributionState: Sendable {
     /// The GPU processes of the last NVML read.
     var gpuProcesses: [GPUProcessShare] = []
 }
+
+extension AttributionState {
+    /// The attribution saved in the state file, checked against the node's restored totals.
+    init(restoring saved: PersistedAttribution, node: EnergyLedger) {
+        self.init()
+        var workloads: [WorkloadID: WorkloadTotals] = [:]
+        for entry in saved.workloads {
+            guard let kind = WorkloadKind(rawValue: entry.kind) else { continue }
+            let id = WorkloadID(kind: kind, name: entry.name)
+            workloads[id] = entry.totals
+            names[id] = entry.names
+        }
+        func byComponent(_ values: [String: UInt64]) -> [Component: UInt64] {
+            Dictionary(
+                uniqueKeysWithValues: values.compactMap { key, value in Component(rawValue: key).map { ($0, value) } })
+        }
+        ledger.restore(
+            workloads: workloads, unattributed: byComponent(saved.unattributedMicrojoules),
+            expired: byComponent(saved.expiredMicrojoules), nodeMicrojoules: node.componentMicrojoules)
+        names = names.filter { ledger.workloads[$0.key] != nil }
+        overflowSamples = saved.overflowSamples
+    }
+}
+
+extension PersistedAttribution {
+    init(_ state: AttributionState) {
+        workloads = state.ledger.workloads.keys.sorted().map { id in
+            Workload(
+                kind: id.kind.rawValue, name: id.name, totals: state.ledger.workloads[id]!,
+                names: state.names[id] ?? WorkloadNames())
+        }
+        unattributedMicrojoules = Dictionary(
+            uniqueKeysWithValues: state.ledger.unattributed.map { ($0.key.rawValue, $0.value) })
+        expiredMicrojoules = Dictionary(uniqueKeysWithValues: state.ledger.expired.map { ($0.key.rawValue, $0.value) })
+        overflowSamples = state.overflowSamples
+    }
+}

@@ -2,6 +2,7 @@ import EnergyAccounting
 import FileReading
 import FoundationEssentials
 import Glibc
+import Workloads
 
 /// What the state file holds: the ledger (totals and raw baselines), error counters, and the boot it was written in.
 public struct PersistedState: Codable, Sendable, Equatable {
@@ -19,10 +20,38 @@ public struct PersistedState: Codable, Sendable, Equatable {
     /// only a clean file is sure to hold the last published values; nil in files of earlier releases, which saved
     /// only on the interval and at shutdown, and are taken as clean.
     var cleanShutdown: Bool?
+    /// The workloads' counters; absent while attribution is off, and in files of earlier releases.
+    var attribution: PersistedAttribution?
 
     // `format` is not a stored field: the encoder writes it first, as the file's marker (`StateFile.marker`).
     enum CodingKeys: String, CodingKey {
-        case version, bootID, savedAtUnixSeconds, savedAtBootSeconds, ledger, sampleErrors, cleanShutdown
+        case version, bootID, savedAtUnixSeconds, savedAtBootSeconds, ledger, sampleErrors, cleanShutdown, attribution
+    }
+}
+
+/// The attribution's counters in the state file.
+struct PersistedAttribution: Codable, Sendable, Equatable {
+    struct Workload: Codable, Sendable, Equatable {
+        var kind: String
+        var name: String
+        var totals: WorkloadTotals
+        var names: WorkloadNames
+    }
+
+    var workloads: [Workload]
+    var unattributedMicrojoules: [String: UInt64]
+    var expiredMicrojoules: [String: UInt64]
+    var overflowSamples: UInt64
+
+    /// The most workloads a state file may hold.
+    static let maximumWorkloads = 100_000
+
+    var isValid: Bool {
+        workloads.count <= Self.maximumWorkloads
+            && workloads.allSatisfy {
+                WorkloadKind(rawValue: $0.kind) != nil && $0.totals.facilityJoules.isFinite
+                    && $0.totals.facilityJoules >= 0 && $0.totals.co2eGrams.isFinite && $0.totals.co2eGrams >= 0
+            }
     }
 }
 
@@ -140,7 +169,9 @@ public enum StateFile {
         } catch {
             throw .corrupt(String(describing: error).prefix(200).description)
         }
-        guard state.ledger.isValid, state.savedAtBootSeconds.isFinite, state.savedAtUnixSeconds.isFinite else {
+        guard state.ledger.isValid, state.attribution?.isValid ?? true, state.savedAtBootSeconds.isFinite,
+            state.savedAtUnixSeconds.isFinite
+        else {
             throw .corrupt("values out of range")
         }
         return state

@@ -3,6 +3,7 @@ import EnergyAccounting
 import Logging
 import PowerSources
 import Synchronization
+import Workloads
 
 /// Restores the sampler's counters at start and persists them so that no joule is lost or counted twice across
 /// restarts and crashes, and no served counter is ever higher than what a restart restores.
@@ -87,6 +88,9 @@ final class StatePersistence: Sendable {
         for (source, errors) in saved.sampleErrors {
             state.health[source, default: SourceHealth()].errors = errors
         }
+        if let attribution = saved.attribution {
+            state.attribution = AttributionState(restoring: attribution, node: state.ledger)
+        }
         logger.info(
             "restored counters from the state file",
             metadata: [
@@ -137,7 +141,8 @@ final class StatePersistence: Sendable {
     private func persistedState(_ state: SamplerState, clean: Bool) -> PersistedState {
         PersistedState(
             bootID: bootID, savedAtUnixSeconds: clock.unixSeconds(), savedAtBootSeconds: clock.bootSeconds(),
-            ledger: state.ledger.snapshot(), sampleErrors: state.health.mapValues(\.errors), cleanShutdown: clean)
+            ledger: state.ledger.snapshot(), sampleErrors: state.health.mapValues(\.errors), cleanShutdown: clean,
+            attribution: state.attribution.map(PersistedAttribution.init))
     }
 
     private func write(_ state: PersistedState, sync: Bool) {
