@@ -22,6 +22,8 @@ struct CommandLineOptions: ParsableArguments {
     var maximumConcurrentRequests: String?
     @Option(name: .customLong("web.config.file"), help: help("web.config.file"))
     var webConfigFile: String?
+    @Flag(name: .customLong("web.disable-ui"), inversion: .prefixedNo, help: help("web.disable-ui"))
+    var disableUI: Bool?
     @Option(name: .customLong("config.file"), help: help("config.file"))
     var configFile: String?
     @Option(name: .customLong("path.sysfs"), help: help("path.sysfs"))
@@ -92,6 +94,7 @@ struct CommandLineOptions: ParsableArguments {
             ("web.read-header-timeout", readHeaderTimeout),
             ("web.max-concurrent-requests", maximumConcurrentRequests),
             ("web.config.file", webConfigFile),
+            ("web.disable-ui", disableUI.map(String.init)),
             ("config.file", configFile),
             ("path.sysfs", sysfsPath),
             ("path.procfs", procfsPath),

@@ -1,4 +1,6 @@
+import Logging
 import MetricsServer
+import PowerSources
 import XCTest
 
 @testable import FootprintExporter
@@ -34,12 +36,37 @@ final class ExporterRoutesTests: XCTestCase {
         XCTAssertEqual(get(router, "/-/ready").status, 200)
     }
 
-    func testLandingPageLinksToTheTelemetryPath() {
-        let router = ExporterRoutes.router(telemetryPath: "/custom", store: SnapshotStore())
+    func testWithTheUIDisabledTheLandingPageLinksToTheTelemetryPath() {
+        let router = ExporterRoutes.router(telemetryPath: "/custom", store: SnapshotStore(), liveUI: false)
         let response = get(router, "/")
         XCTAssertEqual(response.status, 200)
         XCTAssertEqual(header(response, "Content-Type"), "text/html; charset=utf-8")
         XCTAssertTrue(String(decoding: response.body, as: UTF8.self).contains(#"href="/custom""#))
+    }
+
+    func testTheLivePageAndItsJSONWaitForTheFirstSample() throws {
+        let store = SnapshotStore()
+        let router = ExporterRoutes.router(telemetryPath: "/custom", store: store)
+        XCTAssertEqual(get(router, "/").status, 503)
+        XCTAssertEqual(get(router, "/api/v1/summary").status, 503)
+        let rapl = ScriptedSource(name: "estimate", [SourceSample(readings: [])])
+        let sampler = Sampler(
+            hardwareSources: [], estimateSource: rapl, interval: .seconds(1),
+            settings: AccountingSettings(pue: 1.5, gridGramsPerKilowattHour: 100, budgets: []), store: store,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        sampler.sampleOnce()
+        let page = get(router, "/")
+        XCTAssertEqual(page.status, 200)
+        let csp = try XCTUnwrap(header(page, "Content-Security-Policy"))
+        XCTAssertTrue(csp.hasPrefix("default-src 'none'"), csp)
+        XCTAssertFalse(csp.contains("unsafe-inline"))
+        let html = String(decoding: page.body, as: UTF8.self)
+        XCTAssertTrue(html.contains(#"href="/custom""#))
+        XCTAssertTrue(html.contains(#"id="pue">1.50<"#), "rendered at request time, for browsers without JavaScript")
+        XCTAssertFalse(html.contains("http://") || html.contains("https://"), "nothing leaves the exporter's origin")
+        let json = get(router, "/api/v1/summary")
+        XCTAssertEqual(header(json, "Content-Type"), "application/json")
+        XCTAssertTrue(String(decoding: json.body, as: UTF8.self).contains(#""pue":1.5"#))
     }
 
     func testCustomTelemetryPathReplacesMetrics() {

@@ -6,7 +6,7 @@ import XCTest
 @testable import FootprintExporter
 
 /// A source that answers each `sample()` with the next scripted sample, repeating the last one.
-private final class ScriptedSource: PowerSource, Sendable {
+final class ScriptedSource: PowerSource, Sendable {
     let name: String
     private let script: Mutex<[SourceSample]>
     private let callCount = Mutex(0)

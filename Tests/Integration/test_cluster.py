@@ -1,19 +1,26 @@
 """The cluster view against a real Prometheus: three exporters on fixture trees, Prometheus scraping them every
 second with the shipped rules, and every dashboard query answered with data.
 
+Each node also runs workloads (a cgroup tree of its own layout, whose CPU counters and the node's /proc/stat a
+background thread advances), and a static kube-state-metrics serves kube_pod_info for the pods, so that the workload
+attribution panels, per namespace and per Slurm user included, have data too.
+
 Needs the exporter binary (FOOTPRINT_BINARY, default .build/debug/footprint_exporter; skipped without it) and
 Debian's `prometheus` (/usr/bin/prometheus). A C compiler, if present, builds the fake NVML library of
 Tests/Fixtures/fake-nvml so that the GPU panels have GPUs to show."""
 
+import http.server
 import json
 import math
 import os
+import pwd
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -47,6 +54,47 @@ FAKE_GPUS = (
     " energy_mj=2000000 power_mw=250000\n"
 )
 
+# Workloads (docs/design.md §8), one cgroup layout per node, each with a pod and, on two nodes, a Slurm job:
+#   intel-2socket  cgroup v2, kubelet with the systemd driver: ml/train-0 (burstable), web/api-0 (best effort)
+#   amd            hybrid (unified/ beside v1 controllers), cgroupfs driver: web/api-1; Slurm job 77 of uid 1001
+#   vm             cgroup v1, cgroupfs driver: ml/train-1; Slurm job 78 of uid 1000
+# What moves is estimated: vm's CPU and DRAM, amd's DRAM (its RAPL has no DRAM domain). The RAPL fixtures' counters
+# and the fake GPUs' energy stand still, so intel-2socket's pods draw 0 W; every namespace and user still has a
+# workload on vm or amd, and so a positive rate.
+KSM_JOB = "kube-state-metrics"
+PODS = {  # uid: (namespace, pod, node)
+    "3f1c2b7a-5d4e-4c8b-9a6f-0e1d2c3b4a59": ("ml", "train-0", "intel-2socket"),
+    "8a7b6c5d-4e3f-4a1b-8c2d-1e0f9a8b7c6d": ("web", "api-0", "intel-2socket"),
+    "c0ffee00-1234-4abc-8def-0123456789ab": ("web", "api-1", "amd"),
+    "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9": ("ml", "train-1", "vm"),
+}
+SLURM_USERS = (1000, 1001)  # the uids of the Slurm jobs below
+
+
+def systemd_pod(qos: str, uid: str) -> str:
+    return f"kubepods.slice/kubepods-{qos}.slice/kubepods-{qos}-pod{uid.replace('-', '_')}.slice"
+
+
+GiB = 1 << 30
+# node: (cgroup layout, [(cgroup path in each hierarchy, share of the node's busy CPU time, memory in bytes)])
+WORKLOADS = {
+    "intel-2socket": ("v2", [
+        (systemd_pod("burstable", "3f1c2b7a-5d4e-4c8b-9a6f-0e1d2c3b4a59"), 0.3, 64 * GiB),
+        (systemd_pod("besteffort", "8a7b6c5d-4e3f-4a1b-8c2d-1e0f9a8b7c6d"), 0.1, 4 * GiB),
+    ]),
+    "amd": ("hybrid", [
+        ("kubepods/burstable/podc0ffee00-1234-4abc-8def-0123456789ab", 0.2, 8 * GiB),
+        ("slurm/uid_1001/job_77", 0.5, 32 * GiB),
+    ]),
+    "vm": ("v1", [
+        ("kubepods/pod5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9", 0.2, 1 * GiB),
+        ("slurm/uid_1000/job_78", 0.4, 2 * GiB),
+    ]),
+}
+BUSY = 0.5  # the nodes' CPUs are half busy
+# What the cluster runs, besides exporters and the shipped rules, in the terms of dashboard_queries.needs().
+PROVIDED = frozenset({"attribution", "kube-state-metrics", "slurm"})
+
 START_TIMEOUT = 30  # seconds for the exporters and Prometheus to answer
 DATA_TIMEOUT = 90  # seconds for every query to have data
 
@@ -60,6 +108,119 @@ def free_port() -> int:
 def get(url: str, timeout: float = 5) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """The exporter never reads a half-written file: a temporary file renamed over the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def user_name(uid: int) -> str:
+    """The `user` label the exporter gives a Slurm job of `uid`: its name through NSS, else its number."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+class NodeLoad:
+    """One fixture node's moving counters: the aggregate `cpu` line of its /proc/stat (busy and idle ticks) and
+    each workload's CPU time, all as functions of the time since start, so they only ever grow."""
+
+    def __init__(self, tree: Path, layout: str, workloads: list[tuple[str, float, int]]):
+        self.stat = tree / "proc" / "stat"
+        lines = self.stat.read_text().splitlines(keepends=True)
+        self.head, self.rest = lines[0].split(), lines[1:]
+        assert self.head[0] == "cpu", f"{self.stat} starts with {lines[0]!r}"
+        self.cpus = sum(1 for line in self.rest if re.match(r"cpu\d+ ", line))
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.counters: list[tuple[Path, str, float]] = []  # file, format, CPU seconds per second
+        cgroup = tree / "cgroup"
+        if layout == "v2":
+            write_atomically(cgroup / "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
+        else:
+            if layout == "hybrid":
+                write_atomically(cgroup / "unified" / "cgroup.controllers", "")
+            for name, value in (("cpu,cpuacct/cpuacct.usage", 0), ("memory/memory.usage_in_bytes", 100 * GiB)):
+                write_atomically(cgroup / name, f"{value}\n")
+        for path, share, memory in workloads:
+            seconds = self.cpus * BUSY * share
+            if layout == "v2":
+                write_atomically(cgroup / path / "memory.current", f"{memory}\n")
+                self.counters.append((cgroup / path / "cpu.stat", "usage_usec {us}\nuser_usec {us}\nsystem_usec 0\n",
+                                      seconds))
+            else:
+                write_atomically(cgroup / "memory" / path / "memory.usage_in_bytes", f"{memory}\n")
+                self.counters.append((cgroup / "cpu,cpuacct" / path / "cpuacct.usage", "{ns}\n", seconds))
+
+    def advance(self, elapsed: float) -> None:
+        head = [int(v) for v in self.head[1:]]
+        head[0] += int(elapsed * self.ticks * self.cpus * BUSY)  # user
+        head[3] += int(elapsed * self.ticks * self.cpus * (1 - BUSY))  # idle
+        write_atomically(self.stat, "cpu  " + " ".join(map(str, head)) + "\n" + "".join(self.rest))
+        for path, form, seconds in self.counters:
+            write_atomically(path, form.format(us=int(elapsed * seconds * 1e6), ns=int(elapsed * seconds * 1e9)))
+
+
+class Load(threading.Thread):
+    """Advances every node's counters every 50 ms until stopped."""
+
+    def __init__(self, nodes: list[NodeLoad]):
+        super().__init__(name="fixture-load", daemon=True)
+        self.nodes = nodes
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.start_time = time.monotonic()
+        for node in nodes:
+            node.advance(0)
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.wait(0.05):
+                elapsed = time.monotonic() - self.start_time
+                for node in self.nodes:
+                    node.advance(elapsed)
+        except BaseException as error:  # noqa: BLE001 - reported by check()
+            self.error = error
+
+    def check(self) -> None:
+        if self.error is not None or not self.is_alive():
+            pytest.fail(f"the fixture load thread stopped: {self.error!r}")
+
+
+def kube_pod_info() -> bytes:
+    """What kube-state-metrics would say of the fixture pods (one series per pod; the rules reduce replicas)."""
+    lines = ["# HELP kube_pod_info Information about pod.", "# TYPE kube_pod_info gauge"]
+    for uid, (namespace, pod, node) in PODS.items():
+        lines.append(f'kube_pod_info{{namespace="{namespace}",pod="{pod}",uid="{uid}",node="{node}",'
+                     f'created_by_kind="StatefulSet",created_by_name="{pod.rsplit("-", 1)[0]}",priority_class="",'
+                     f'host_network="false"}} 1')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def serve_static_metrics(body: bytes) -> http.server.ThreadingHTTPServer:
+    """A stand-in for kube-state-metrics on 127.0.0.1: `body` at /metrics, in the Prometheus text format."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, name="kube-state-metrics", daemon=True).start()
+    return server
 
 
 def wait_until(what: str, check, timeout: float, processes=()):
@@ -89,6 +250,8 @@ class Cluster:
         self.processes: list[tuple[str, subprocess.Popen, Path]] = []
         self.instances: list[str] = []
         self.prometheus = ""
+        self.load: Load | None = None
+        self.servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(self, name: str, args: list[str], env=None) -> None:
         log = self.root / f"{name}.log"
@@ -97,6 +260,12 @@ class Cluster:
         self.processes.append((name, process, log))
 
     def close(self) -> None:
+        if self.load is not None:
+            self.load.stopping.set()
+            self.load.join(timeout=10)
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
         for _, process, _ in reversed(self.processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -143,14 +312,23 @@ def cluster(tmp_path_factory):
 
     cluster = Cluster(root)
     try:
-        for index, fixture in enumerate(FIXTURES):
+        loads = []
+        for fixture in FIXTURES:
             source = REPO / "Tests" / "Fixtures" / fixture
             assert (source / "sys").is_dir() and (source / "proc").is_dir(), f"fixture {source} is missing"
+            shutil.copytree(source, root / fixture, symlinks=True)
+            loads.append(NodeLoad(root / fixture, *WORKLOADS[fixture]))
+        cluster.load = Load(loads)
+        cluster.load.start()
+        kube_state_metrics = serve_static_metrics(kube_pod_info())
+        cluster.servers.append(kube_state_metrics)
+
+        for index, fixture in enumerate(FIXTURES):
             tree = root / fixture
-            shutil.copytree(source, tree, symlinks=True)
             port = free_port()
             args = [str(BINARY), f"--web.listen-address=127.0.0.1:{port}", f"--path.sysfs={tree / 'sys'}",
-                    f"--path.procfs={tree / 'proc'}", "--sample.interval=100ms", f"--config.file={config}"]
+                    f"--path.procfs={tree / 'proc'}", f"--path.cgroupfs={tree / 'cgroup'}",
+                    "--sample.interval=100ms", f"--config.file={config}"]
             env = dict(os.environ)
             if index == 0 and nvml is not None:
                 args.append(f"--collector.nvml.library={nvml}")
@@ -166,7 +344,11 @@ def cluster(tmp_path_factory):
         (root / "prometheus.yml").write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(RULES)],
-            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": cluster.instances}]}],
+            "scrape_configs": [
+                {"job_name": JOB, "static_configs": [{"targets": cluster.instances}]},
+                {"job_name": KSM_JOB, "honor_labels": True,
+                 "static_configs": [{"targets": [f"127.0.0.1:{kube_state_metrics.server_address[1]}"]}]},
+            ],
         }))
         cluster.start("prometheus", [
             PROMETHEUS, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'tsdb'}",
@@ -179,7 +361,7 @@ def cluster(tmp_path_factory):
 
         def targets_up():
             active = json.loads(get(f"{cluster.prometheus}/api/v1/targets"))["data"]["activeTargets"]
-            return len(active) == len(FIXTURES) and all(t["health"] == "up" for t in active)
+            return len(active) == len(FIXTURES) + 1 and all(t["health"] == "up" for t in active)
 
         wait_until("all targets up", targets_up, START_TIMEOUT, cluster.processes)
         yield cluster
@@ -233,7 +415,14 @@ def test_rules_load_and_evaluate_without_errors(cluster):
 def test_every_dashboard_query_has_data(cluster):
     queries = panel_queries(cluster)
     assert len(queries) > 30
-    # GPU panels are empty on a node without GPUs, and everywhere when no C compiler built the fake NVML.
+    # Every query needs only what this cluster runs: a panel that needs something new fails here, by name,
+    # rather than as a query without data.
+    unmet = [(label, sorted(dashboard_queries.needs(expr) - PROVIDED)) for label, expr, _ in queries
+             if dashboard_queries.needs(expr) - PROVIDED]
+    assert not unmet, unmet
+    # The only exemption: GPU panels are empty on a node without GPUs (amd, vm), and everywhere when no C compiler
+    # built the fake NVML. Everything else, the workload panels per node, namespace and Slurm user included, has
+    # data: every node runs workloads, kube-state-metrics names the pods and the Slurm jobs have users.
     with_gpus = {s["metric"]["instance"] for s in cluster.query(
         'count by (instance) (footprint_domain_power_watts{domain="gpu"})')}
 
@@ -241,6 +430,7 @@ def test_every_dashboard_query_has_data(cluster):
         return needs_gpus(expr) and (instance not in with_gpus if instance != ".*" else not with_gpus)
 
     def without_data():
+        cluster.load.check()
         return [(label, expr) for label, expr, instance in queries
                 if not may_be_empty(expr, instance) and not cluster.query(expr)]
 
@@ -346,3 +536,31 @@ def test_budgets_join_their_windows(cluster):
              "FootprintSamplingStale")
     for alert in quiet:
         assert cluster.query(f'ALERTS{{alertname="{alert}"}}') == [], alert
+
+
+def test_workload_views_name_namespaces_and_users(cluster):
+    """The namespace and user rules join every fixture pod with kube_pod_info and every Slurm job with its user,
+    losing no energy on the way: kube-state-metrics knows every pod, and every job has a user."""
+    namespaces = f'namespace:footprint_workload_co2e_grams:rate5m{{job="{JOB}"}}'
+    users = f'user:footprint_workload_co2e_grams:rate5m{{job="{JOB}"}}'
+    expected_users = {user_name(uid) for uid in SLURM_USERS}
+
+    def joined():
+        # A job's user reads as its uid until the exporter's NSS lookup answers, from a later sample on. Read 3 s
+        # back, as when_emitting does, so that the times read below are past that too.
+        at = time.time() - 3
+        found_namespaces = {s["metric"].get("namespace") for s in cluster.query(namespaces, at=at)}
+        found_users = {s["metric"].get("user") for s in cluster.query(users, at=at)}
+        return (found_namespaces, found_users) == ({"ml", "web"}, expected_users)
+
+    wait_until("a series per namespace and per user", joined, DATA_TIMEOUT, cluster.processes)
+    at = when_emitting(cluster, f"{namespaces} or {users}")
+    assert {s["metric"]["namespace"] for s in cluster.query(namespaces, at=at)} == {"ml", "web"}
+    assert {s["metric"]["user"] for s in cluster.query(users, at=at)} == expected_users
+    # Each view against the raw counters at the rule's own timestamp (loosely, as for the cluster rate).
+    for view, kind in ((namespaces, "pod"), (users, "slurm_job")):
+        (total,) = cluster.query(f"sum({view})", at=at)
+        (evaluated,) = cluster.query(f"max(timestamp({view}))", at=at)
+        (raw,) = cluster.query(f'sum(rate(footprint_workload_co2e_grams_total{{job="{JOB}", kind="{kind}"}}[5m]))',
+                               at=float(evaluated["value"][1]))
+        assert math.isclose(float(total["value"][1]), float(raw["value"][1]), rel_tol=0.25), (view, total, raw)

@@ -17,6 +17,8 @@ struct AttributionState: Sendable {
     var loggedOverflow = false
     /// The GPU processes of the last NVML read.
     var gpuProcesses: [GPUProcessShare] = []
+    /// Each workload's IT power over the last sample, all components together, for the live page.
+    var lastWatts: [WorkloadID: Double] = [:]
 }
 
 extension AttributionState {

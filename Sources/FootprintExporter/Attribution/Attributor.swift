@@ -29,8 +29,18 @@ enum Attributor {
     static func apply(
         reading: WorkloadReading?, unsplit: [DomainKey: (component: Component, microjoules: UInt64)],
         settings: AttributionSettings, pue: Double, gramsPerKilowattHour: Double, nowBootSeconds: Double,
-        into state: inout AttributionState
+        elapsedSeconds: Double = 1, into state: inout AttributionState
     ) -> Outcome {
+        let before = state.ledger.workloads.mapValues { totals in
+            Component.allCases.reduce(UInt64(0)) { $0 &+ totals.microjoules($1) }
+        }
+        defer {
+            state.lastWatts = [:]
+            for (id, totals) in state.ledger.workloads {
+                let now = Component.allCases.reduce(UInt64(0)) { $0 &+ totals.microjoules($1) }
+                state.lastWatts[id] = elapsedSeconds > 0 ? Double(now &- (before[id] ?? 0)) / 1e6 / elapsedSeconds : 0
+            }
+        }
         var outcome = Outcome()
         var energy: [Component: UInt64] = [:]
         var gpuEnergy: [String: UInt64] = [:]  // by "source/device"

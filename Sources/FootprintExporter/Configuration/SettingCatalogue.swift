@@ -47,6 +47,10 @@ public struct SettingCatalogue: Sendable {
         "web.config.file",
         help: "exporter-toolkit web configuration: TLS, basic auth, headers; re-read on change and on SIGHUP")
 
+    public let disableUI = Setting<Bool>.toggle(
+        "web.disable-ui", default: false,
+        help: "Serve a plain list of links at / instead of the live page of power, energy and CO2e")
+
     // MARK: Files
 
     public let configFile = Setting<String?>.optionalPath(

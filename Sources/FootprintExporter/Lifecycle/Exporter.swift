@@ -74,7 +74,8 @@ public final class Exporter: Sendable {
             store: store, logger: logger, attribution: attribution,
             restoring: persistence?.restore() ?? SamplerState(),
             beforePublish: Self.saver(persistence))
-        let router = ExporterRoutes.router(telemetryPath: configuration.telemetryPath, store: store)
+        let router = ExporterRoutes.router(
+            telemetryPath: configuration.telemetryPath, store: store, liveUI: !configuration.disableUI)
         server = HTTPServer(
             configuration: HTTPServerConfiguration(
                 address: configuration.listenAddress,
@@ -119,43 +120,5 @@ public final class Exporter: Sendable {
             HTTPService(server: server, webWatcher: webWatcher),
             ReloadService(exporter: self),
         ]
-    }
-}
-
-/// The HTTP routes of docs/design.md §6.
-enum ExporterRoutes {
-    static func router(telemetryPath: String, store: SnapshotStore) -> Router {
-        let landing = landingPage(telemetryPath: telemetryPath)
-        return Router(routes: [
-            telemetryPath: {
-                guard let body = store.latest() else {
-                    return .text(503, "no sample has completed yet\n")
-                }
-                return HTTPResponse(status: 200, headers: [("Content-Type", ExpositionEncoder.contentType)], body: body)
-            },
-            "/": { HTTPResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: landing) },
-            "/-/healthy": { .text(200, "Healthy\n") },
-            "/-/ready": { store.latest() == nil ? .text(503, "Not ready: no sample yet\n") : .text(200, "Ready\n") },
-        ])
-    }
-
-    static func landingPage(telemetryPath: String) -> [UInt8] {
-        Array(
-            """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head><meta charset="utf-8"><title>footprint_exporter</title></head>
-            <body>
-            <h1>footprint_exporter</h1>
-            <p>Node power, PUE-adjusted energy and CO2e for Prometheus. Version \(BuildInfo.version).</p>
-            <ul>
-            <li><a href="\(telemetryPath)">Metrics</a></li>
-            <li><a href="/-/healthy">Health</a></li>
-            <li><a href="/-/ready">Readiness</a></li>
-            </ul>
-            </body>
-            </html>
-
-            """.utf8)
     }
 }

@@ -46,6 +46,8 @@ public final class Sampler: Sendable {
     private let clock: any SamplerClock
     private let attribution: (reader: BackgroundReader<WorkloadReading>, settings: AttributionSettings)?
     private let wantsProcesses = Flag()
+    /// The last hour of power for the live page; outside `state`, which is copied for the state file each sample.
+    private let history: Mutex<PowerHistory>
 
     /// - Parameters:
     ///   - hardwareSources: sources that measure (RAPL, NVML, hwmon); sampled in parallel each interval.
@@ -71,6 +73,9 @@ public final class Sampler: Sendable {
         self.state = Mutex(restored)
         self.beforePublish = beforePublish
         self.clock = clock
+        self.history = Mutex(
+            PowerHistory(
+                intervalSeconds: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18))
         self.hardwareWorkers = hardwareSources.map { SourceWorker(source: $0, clock: clock) }
         let wantsProcesses = self.wantsProcesses
         self.attribution = attribution.map { attribution in
@@ -158,9 +163,17 @@ public final class Sampler: Sendable {
             state.samplesTaken += 1
             return (MetricsRenderer.render(state: state, settings: settings), state)
         }
+        let recent = history.withLock { history in
+            history.append(
+                cpu: snapshot.ledger.watts(of: .cpu), dram: snapshot.ledger.watts(of: .dram),
+                gpu: snapshot.ledger.watts(of: .gpu))
+            return history
+        }
         // Persisted first: a value once served must survive a crash, or a restart would step the counters back.
         beforePublish?(snapshot)
-        store.publish(body)
+        store.publish(
+            metrics: body,
+            summary: LazySummary { Summary.make(state: snapshot, settings: settings, history: recent) })
     }
 
     /// Splits the energy this sample added between the workloads of `reading` (nil: it did not finish in time, and
@@ -172,7 +185,7 @@ public final class Sampler: Sendable {
             let outcome = Attributor.apply(
                 reading: reading, unsplit: unsplit, settings: settings, pue: accounting.pue,
                 gramsPerKilowattHour: accounting.gridGramsPerKilowattHour, nowBootSeconds: clock.bootSeconds(),
-                into: &attribution)
+                elapsedSeconds: intervalSeconds, into: &attribution)
             let logOverflow = outcome.overflowed && !attribution.loggedOverflow
             if logOverflow { attribution.loggedOverflow = true }
             wantsProcesses.value = !attribution.gpuProcesses.isEmpty
@@ -190,6 +203,10 @@ public final class Sampler: Sendable {
     /// A copy of the accumulated state, for the state file.
     var currentState: SamplerState {
         state.withLock { $0 }
+    }
+
+    private var intervalSeconds: Double {
+        Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
     }
 
     /// How many samples pass between two looks at a source that had nothing to read.

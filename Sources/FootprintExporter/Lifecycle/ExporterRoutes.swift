@@ -1,0 +1,67 @@
+import MetricsServer
+
+/// The HTTP routes of docs/design.md §6: the metrics, the live page and its JSON, health and readiness.
+enum ExporterRoutes {
+    static func router(telemetryPath: String, store: SnapshotStore, liveUI: Bool = true) -> Router {
+        let links = linkPage(telemetryPath: telemetryPath)
+        return Router(routes: [
+            telemetryPath: {
+                guard let body = store.latest() else {
+                    return .text(503, "no sample has completed yet\n")
+                }
+                return HTTPResponse(status: 200, headers: [("Content-Type", ExpositionEncoder.contentType)], body: body)
+            },
+            "/": {
+                guard liveUI else {
+                    return HTTPResponse(
+                        status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: links)
+                }
+                guard let summary = store.summary()?.summary else {
+                    return .text(503, "no sample has completed yet\n")
+                }
+                return HTTPResponse(
+                    status: 200,
+                    headers: [
+                        ("Content-Type", "text/html; charset=utf-8"),
+                        ("Content-Security-Policy", SummaryPage.contentSecurityPolicy),
+                        ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
+                        ("Referrer-Policy", "no-referrer"),
+                    ],
+                    body: SummaryPage.render(summary, telemetryPath: telemetryPath))
+            },
+            "/api/v1/summary": {
+                guard let json = store.summary()?.json else {
+                    return .text(503, "no sample has completed yet\n")
+                }
+                return HTTPResponse(
+                    status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+                    body: json)
+            },
+            "/-/healthy": { .text(200, "Healthy\n") },
+            "/-/ready": { store.latest() == nil ? .text(503, "Not ready: no sample yet\n") : .text(200, "Ready\n") },
+        ])
+    }
+
+    /// The plain list of links served at `/` with `--web.disable-ui`.
+    static func linkPage(telemetryPath: String) -> [UInt8] {
+        let path = SummaryPage.escape(telemetryPath)
+        return Array(
+            """
+            <!DOCTYPE html>
+            <html lang="en">
+            <head><meta charset="utf-8"><title>footprint_exporter</title></head>
+            <body>
+            <h1>footprint_exporter</h1>
+            <p>Node power, PUE-adjusted energy and CO2e for Prometheus. Version \(BuildInfo.version).</p>
+            <ul>
+            <li><a href="\(path)">Metrics</a></li>
+            <li><a href="/api/v1/summary">Summary (JSON)</a></li>
+            <li><a href="/-/healthy">Health</a></li>
+            <li><a href="/-/ready">Readiness</a></li>
+            </ul>
+            </body>
+            </html>
+
+            """.utf8)
+    }
+}
