@@ -1,5 +1,6 @@
 #!/bin/sh
 # Installs what Tests/Deploy and Tests/Integration need: promtool and prometheus (Debian's `prometheus`),
+# amtool and alertmanager (Debian's `prometheus-alertmanager`, which names the server prometheus-alertmanager),
 # kubectl (with kustomize built in), systemd-analyze (optional) and the Python packages of requirements.txt.
 # Idempotent: installs only what is missing. Run as root, or with sudo available for apt-get.
 set -eu
@@ -21,6 +22,7 @@ need() {
 }
 
 if need promtool || need prometheus; then apt_install prometheus; fi
+if need amtool || { need alertmanager && need prometheus-alertmanager; }; then apt_install prometheus-alertmanager; fi
 if need systemd-analyze; then apt_install systemd; fi
 # kubectl comes from the Kubernetes or Google Cloud apt repository where one is configured; Debian's own
 # kubernetes-client (1.20) is too old for this kustomization's `labels:` field, so it is not a fallback.

@@ -1,14 +1,19 @@
 """Checks of the shipped deployment artifacts, without the exporter: Prometheus rules and their unit tests,
-the Kubernetes manifests, the systemd unit, the Dockerfile and the Grafana dashboards.
+the Alertmanager inhibit rules, the Kubernetes manifests, the systemd unit, the Dockerfile and the Grafana
+dashboards.
 
-Needs promtool (Debian's `prometheus`), kubectl, systemd-analyze (optional) and the Python packages in
-requirements.txt; Tests/Deploy/install-deps.sh installs them all."""
+Needs promtool (Debian's `prometheus`), amtool and alertmanager (Debian's `prometheus-alertmanager`),
+kubectl, systemd-analyze (optional) and the Python packages in requirements.txt;
+Tests/Deploy/install-deps.sh installs them all."""
 
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import jsonschema
@@ -22,6 +27,8 @@ REPO = dashboard_queries.REPO
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
 RULES = PROMETHEUS_DIR / "footprint-rules.yml"
 RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
+ALERTMANAGER_DIR = REPO / "deploy" / "alertmanager"
+INHIBIT_RULES = ALERTMANAGER_DIR / "inhibit-rules.yml"
 KUBERNETES = REPO / "deploy" / "kubernetes"
 SYSTEMD = REPO / "deploy" / "systemd"
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -29,7 +36,7 @@ KUBERNETES_VERSION = "1.32.0"
 
 # docs/design.md §3 (listed in docs/metrics.md), plus the budget gauge of the emission-budget issue, the
 # workload-attribution series of §8, Prometheus' own `up` and kube-state-metrics' kube_pod_info (the
-# namespace rules' join).
+# namespace rules' join) and kube_daemonset_status_number_unavailable (FootprintExporterPodsUnavailable).
 WORKLOAD_METRICS = {
     "footprint_workload_energy_joules_total", "footprint_workload_facility_energy_joules_total",
     "footprint_workload_co2e_grams_total", "footprint_workload_info",
@@ -42,7 +49,7 @@ CONTRACT_METRICS = {
     "footprint_power_watts", "footprint_pue", "footprint_grid_intensity_grams_per_kwh",
     "footprint_source_up", "footprint_sample_errors_total", "footprint_last_sample_timestamp_seconds",
     "footprint_gpu_info", "footprint_build_info",
-    "footprint_co2e_budget_grams", "up", "kube_pod_info",
+    "footprint_co2e_budget_grams", "up", "kube_pod_info", "kube_daemonset_status_number_unavailable",
 } | WORKLOAD_METRICS
 
 # Every flag the exporter accepts (docs/design.md §4, listed in docs/settings.md); `--no-x` is the negation of toggle `x`.
@@ -60,6 +67,18 @@ KNOWN_FLAGS = {
 }
 TOGGLES = {"collector.rapl", "collector.nvml", "collector.hwmon", "collector.estimate", "attribution"}
 BUDGET_WINDOWS = {"1h", "24h", "7d", "30d"}
+# Window lengths in hours, of budgets and of the burn-rate windows.
+HOURS = {"5m": 5 / 60, "15m": 0.25, "30m": 0.5, "45m": 0.75, "1h": 1, "6h": 6, "18h": 18, "24h": 24, "3d": 72,
+         "7d": 168, "30d": 720}
+# The burn-rate tiers of the SRE workbook: alert, long window, short window, share of the budget the long
+# window may use. A tier's factor on a budget window is share x window / long window; a tier exists only
+# for windows where that is at least 1.
+BURN_TIERS = [
+    ("FootprintCO2eBudgetFastBurn", "1h", "5m", 0.02),
+    ("FootprintCO2eBudgetSlowBurn", "6h", "30m", 0.05),
+    ("FootprintCO2eBudgetSteadyBurn", "3d", "6h", 0.10),
+]
+BUDGET_ALERTS = {tier[0] for tier in BURN_TIERS} | {"FootprintCO2eBudgetProjectedExhaustion"}
 
 
 def tool(name: str, install: str) -> str:
@@ -196,8 +215,190 @@ def test_budget_windows_agree_across_rules():
 def test_alerts_have_severity_and_annotations():
     for rule in alerts():
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
-        assert set(rule["annotations"]) >= {"summary", "description", "runbook_url"}, rule["alert"]
+        assert set(rule["annotations"]) >= {"summary", "description", "runbook_url", "dashboard_url"}, rule["alert"]
         assert rule["alert"].startswith("Footprint"), rule["alert"]
+
+
+def test_dashboard_urls_point_at_the_shipped_dashboards():
+    # A path under Grafana's root: /d/<uid>, the uid read from the dashboard, and only its variables.
+    dashboards = {}
+    for path in dashboard_queries.DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        dashboards[dashboard["uid"]] = {v["name"] for v in dashboard["templating"]["list"]}
+    for rule in alerts():
+        url = rule["annotations"]["dashboard_url"]
+        match = re.fullmatch(r"/d/([\w-]+)(?:\?(.*))?", url)
+        assert match, f"{rule['alert']}: {url}"
+        uid, query = match.groups()
+        assert uid in dashboards, f"{rule['alert']}: no dashboard with uid {uid}"
+        for parameter in query.split("&") if query else []:
+            name, _, value = parameter.partition("=")
+            if name.startswith("var-"):
+                assert name[4:] in dashboards[uid], f"{rule['alert']}: {uid} has no variable {name[4:]}"
+                # Label values go through urlquery: an instance's ':' must not end up raw in the link.
+                assert value == "" or re.fullmatch(r"\{\{ \$labels\.\w+ \| urlquery \}\}", value), url
+            else:
+                assert name in {"from", "to"}, url
+        # Alerts about one exporter link the node dashboard with that exporter; the others the cluster's.
+        if "$labels.instance" in rule["annotations"]["summary"]:
+            assert uid == "footprint-node" and "var-instance={{ $labels.instance | urlquery }}" in url, rule["alert"]
+        else:
+            assert uid == "footprint-cluster", rule["alert"]
+
+
+def burn_thresholds(rule: dict) -> dict[str, dict[str, float]]:
+    """{budget window: {burn-rate window: threshold}} of a burn-rate alert's expression."""
+    found: dict[str, dict[str, float]] = {}
+    for rate, window, threshold in re.findall(
+            r'cluster:footprint_co2e_budget_burn:ratio_rate(\w+)\{window="(\w+)"\} > ([\d.]+)', str(rule["expr"])):
+        assert rate not in found.setdefault(window, {}), (rule["alert"], window, rate)
+        found[window][rate] = float(threshold)
+    return found
+
+
+def test_burn_rate_factors_follow_each_windows_budget_share():
+    # The factors of the SRE workbook (14.4, 6, 1) hold for a 30-day budget only: on a 7d budget 14.4
+    # means 8.6 % of it per hour. Each tier's factor is derived per budget window from its share.
+    rules = {rule["alert"]: rule for rule in alerts()}
+    for alert, long, short, share in BURN_TIERS:
+        expected = {}
+        for window in BUDGET_WINDOWS:
+            factor = share * HOURS[window] / HOURS[long]
+            if factor >= 1:
+                expected[window] = {long: round(factor, 6), short: round(factor, 6)}
+        found = {w: {r: round(t, 6) for r, t in rates.items()} for w, rates in burn_thresholds(rules[alert]).items()}
+        assert found == expected, alert
+        assert f"over {round(share * 100)}% of it" in rules[alert]["annotations"]["summary"], alert
+    assert burn_thresholds(rules["FootprintCO2eBudgetFastBurn"]) == {
+        "30d": {"1h": 14.4, "5m": 14.4}, "7d": {"1h": 3.36, "5m": 3.36}}
+
+
+def test_short_budgets_have_a_projection_instead_of_burn_rates():
+    # 24h and 1h budgets: no burn-rate tier (the factors would be below 1) but the projection, a quarter
+    # of the window ahead: the window's last W - H plus H at the recent rate.
+    rules = {rule.get("record") or rule.get("alert"): rule for rule in load_rules()}
+    tiers = set().union(*(burn_thresholds(rules[tier[0]]) for tier in BURN_TIERS))
+    assert tiers == {"7d", "30d"}
+    projected = set()
+    for name in ("cluster:footprint_co2e_budget_projected_used:ratio_rate5m",
+                 "cluster:footprint_co2e_budget_projected_used:ratio_rate1h"):
+        expr = " ".join(str(rules[name]["expr"]).split())
+        terms = re.findall(r"increase\(footprint_co2e_grams_total\[(\w+)\]\)\) \+ sum by \(job\) "
+                           r"\(rate\(footprint_co2e_grams_total\[(\w+)\]\)\) \* (\d+) \) / on \(job\) group_right "
+                           r'cluster:footprint_co2e_budget_grams:max\{window="(\w+)"\}', expr)
+        assert terms, name
+        for kept, rate, seconds, window in terms:
+            assert f"ratio_rate{rate}" in name, name
+            horizon = int(seconds) / 3600
+            assert horizon == HOURS[window] / 4, (name, window)
+            assert HOURS[kept] + horizon == HOURS[window], (name, window)
+            projected.add(window)
+    assert projected == BUDGET_WINDOWS - tiers
+    alert = " ".join(str(rules["FootprintCO2eBudgetProjectedExhaustion"]["expr"]).split())
+    assert set(re.findall(r'ratio_rate\w+\{window="(\w+)"\} >= 1', alert)) == projected
+
+
+def test_inhibit_rules_are_valid(tmp_path):
+    # The file is a fragment: checked inside the smallest configuration that takes it.
+    amtool = tool("amtool", "apt-get install -y prometheus-alertmanager")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(yaml.safe_dump(alertmanager_config()))
+    result = run(amtool, "check-config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(yaml.safe_load(INHIBIT_RULES.read_text())['inhibit_rules'])} inhibit rules" in result.stdout
+
+
+def alertmanager_config() -> dict:
+    inhibit = yaml.safe_load(INHIBIT_RULES.read_text())
+    assert set(inhibit) == {"inhibit_rules"}
+    return {"route": {"receiver": "null"}, "receivers": [{"name": "null"}], **inhibit}
+
+
+def test_exhausted_inhibits_every_burn_alert_of_the_same_budget():
+    names = {rule["alert"] for rule in alerts()}
+    covered = set()
+    for rule in yaml.safe_load(INHIBIT_RULES.read_text())["inhibit_rules"]:
+        # Same budget, window and job; `cluster` for the external label of several clusters.
+        assert {"job", "budget", "window", "cluster"} <= set(rule["equal"]), rule
+        (source,) = rule["source_matchers"]
+        (target,) = rule["target_matchers"]
+        source_name = re.fullmatch(r'alertname = "(\w+)"', source).group(1)
+        op, pattern = re.fullmatch(r'alertname (=~?) "([^"]+)"', target).groups()
+        targets = {n for n in names if (re.fullmatch(pattern, n) if op == "=~" else n == pattern)}
+        assert source_name in names and targets and source_name not in targets, rule
+        if source_name == "FootprintCO2eBudgetExhausted":
+            covered |= targets
+    assert covered == BUDGET_ALERTS
+    # Every label of `equal` but cluster (an external label) is on the alerts it compares, as the rule
+    # tests expect them.
+    seen = set()
+    for path in RULE_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                if check["alertname"] in BUDGET_ALERTS | {"FootprintCO2eBudgetExhausted"}:
+                    for expected in check.get("exp_alerts") or []:
+                        assert {"job", "budget", "window"} <= set(expected["exp_labels"]), (path.name, check)
+                        seen.add(check["alertname"])
+    assert seen == BUDGET_ALERTS | {"FootprintCO2eBudgetExhausted"}
+
+
+def test_inhibit_rules_in_a_running_alertmanager(tmp_path):
+    binary = shutil.which("alertmanager") or tool("prometheus-alertmanager", "apt-get install -y prometheus-alertmanager")
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config()))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [binary, f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def alert(name: str, budget: str, window: str, **labels: str) -> dict:
+        return {"labels": {"alertname": name, "job": "footprint-exporter", "budget": budget, "window": window,
+                           "severity": "warning", **labels}}
+
+    def key(labels: dict) -> tuple:
+        return labels["alertname"], labels["budget"], labels["window"], labels.get("cluster", "")
+
+    sent = [
+        alert("FootprintCO2eBudgetExhausted", "team-a", "7d"),
+        alert("FootprintCO2eBudgetFastBurn", "team-a", "7d"),          # same budget: silenced
+        alert("FootprintCO2eBudgetSlowBurn", "team-a", "7d"),          # same budget: silenced
+        alert("FootprintCO2eBudgetFastBurn", "team-a", "30d"),         # another window: not
+        alert("FootprintCO2eBudgetSteadyBurn", "team-a", "30d"),       # silenced by that FastBurn
+        alert("FootprintCO2eBudgetFastBurn", "team-b", "7d"),          # another budget: not
+        alert("FootprintCO2eBudgetFastBurn", "team-a", "7d", cluster="eu-1"),  # another cluster: not
+        alert("FootprintCO2eBudgetExhausted", "team-c", "24h"),
+        alert("FootprintCO2eBudgetProjectedExhaustion", "team-c", "24h"),  # silenced
+        alert("FootprintSourceDown", "team-c", "24h"),                 # not a budget alert: not
+    ]
+    silenced = {("FootprintCO2eBudgetFastBurn", "team-a", "7d", ""), ("FootprintCO2eBudgetSlowBurn", "team-a", "7d", ""),
+                ("FootprintCO2eBudgetSteadyBurn", "team-a", "30d", ""),
+                ("FootprintCO2eBudgetProjectedExhaustion", "team-c", "24h", "")}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/-/ready", timeout=1)
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+                time.sleep(0.1)
+        request = urllib.request.Request(f"{base}/api/v2/alerts", data=json.dumps(sent).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(request, timeout=5)
+        # The inhibitor learns of the sources asynchronously: wait until the answer is the expected one.
+        while True:
+            shown = json.load(urllib.request.urlopen(f"{base}/api/v2/alerts", timeout=5))
+            states = {key(a["labels"]): a["status"]["state"] for a in shown}
+            if len(states) == len(sent) and {k for k, s in states.items() if s == "suppressed"} == silenced:
+                break
+            assert time.monotonic() < deadline, states
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def test_runbook_urls_point_at_runbook_sections():
@@ -351,6 +552,13 @@ def test_servicemonitor_keeps_workload_namespace_and_pod_labels(base):
     drops = [r for r in endpoint["relabelings"] if r.get("action", "").lower() == "labeldrop"]
     assert [re.fullmatch(d["regex"], "namespace") is not None for d in drops] == [True]
     assert re.fullmatch(drops[0]["regex"], "pod") and not re.fullmatch(drops[0]["regex"], "node")
+
+
+def test_daemonset_alert_names_the_daemonset(base):
+    # A node without an exporter pod has no scrape target: kube-state-metrics tells, by the DaemonSet's name.
+    (rule,) = [r for r in alerts() if r["alert"] == "FootprintExporterPodsUnavailable"]
+    name = re.search(r'kube_daemonset_status_number_unavailable\{daemonset="([^"]+)"\}', rule["expr"]).group(1)
+    assert name == by_kind(base, "DaemonSet")["metadata"]["name"]
 
 
 def test_service_and_servicemonitor_agree(base):
