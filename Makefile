@@ -3,7 +3,7 @@ SWIFT        ?= swift
 BUILD_FLAGS  ?=
 ARGS         ?=
 PYTHON       ?= python3
-APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev openssl prometheus
+APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev zlib1g-dev openssl prometheus
 E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration
 # The shipped build's flags, one list for make, the benchmark and the image; scripts/release-flags.sh says why each
 # (bench/analysis.md measures them).

@@ -23,6 +23,7 @@ let package = Package(
             providers: [.apt(["libmicrohttpd-dev"])]
         ),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The build's git revision, set at link time by scripts/release-flags.sh (Sources/CBuildInfo says how).
         .target(name: "CBuildInfo"),
         .target(name: "FileReading"),
@@ -48,6 +49,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "CBuildInfo",
+                "CZlib",
             ]
         ),
         .executableTarget(

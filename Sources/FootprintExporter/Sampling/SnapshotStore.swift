@@ -6,7 +6,14 @@ public final class SnapshotStore: Sendable {
     /// One sample's views: the exposition, and the summary, built from the same sample on first request.
     public struct Snapshot: Sendable {
         public let metrics: [UInt8]
+        let compressedMetrics: LazyValue<[UInt8]?>
         let summary: LazySummary?
+
+        init(metrics: [UInt8], summary: LazySummary?) {
+            self.metrics = metrics
+            self.compressedMetrics = LazyValue { Gzip.compress(metrics) }
+            self.summary = summary
+        }
     }
 
     private let current = Mutex<Snapshot?>(nil)
@@ -26,6 +33,12 @@ public final class SnapshotStore: Sendable {
     /// The latest exposition, or nil before the first sample completed.
     public func latest() -> [UInt8]? {
         current.withLock { $0?.metrics }
+    }
+
+    /// The latest exposition gzip-compressed (once per sample, by the first scrape that accepts gzip), or nil before
+    /// the first sample or when compression failed.
+    public func latestCompressed() -> [UInt8]? {
+        current.withLock { $0 }?.compressedMetrics.value
     }
 
     /// The latest sample's summary and its JSON, or nil before the first sample completed.
@@ -49,6 +62,25 @@ final class LazySummary: Sendable {
             if let built { return built }
             let summary = make()
             let value = (summary, Summary.json(summary))
+            built = value
+            return value
+        }
+    }
+}
+
+/// A value computed once, when first asked for, by whichever thread asks first.
+final class LazyValue<Value: Sendable>: Sendable {
+    private let make: @Sendable () -> Value
+    private let built = Mutex<Value?>(nil)
+
+    init(_ make: @escaping @Sendable () -> Value) {
+        self.make = make
+    }
+
+    var value: Value {
+        built.withLock { built in
+            if let built { return built }
+            let value = make()
             built = value
             return value
         }
