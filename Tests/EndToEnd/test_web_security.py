@@ -96,6 +96,26 @@ def test_client_certificate_required(exporter_factory, pki, tmp_path):
     assert exporter.get("/metrics")[0] == 200
 
 
+def test_client_certificate_must_allow_client_authentication(exporter_factory, pki, tmp_path):
+    """A certificate from the client CA whose extended key usage does not include clientAuth is refused, as Go's
+    crypto/x509 (which the exporter-toolkit uses) refuses it; one without the extension at all is accepted, as Go
+    accepts it."""
+    config = str(tmp_path / "web.yml")
+    write_web_config(config, tls_config(pki, "client_auth_type: RequireAndVerifyClientCert",
+                                        f"client_ca_file: {pki.ca_cert}"))
+    server_only = pki.make_client("server-only-client", "prometheus", pki.ca_cert, pki.ca_key, usage="serverAuth")
+    no_usage = pki.make_client("no-eku-client", "prometheus", pki.ca_cert, pki.ca_key, usage=None)
+    both = pki.make_client("both-client", "prometheus", pki.ca_cert, pki.ca_key, usage="serverAuth,clientAuth")
+    exporter = exporter_factory(FIXTURE, args=[f"--web.config.file={config}"],
+                                tls_context=pki.client_context(pki.client_cert, pki.client_key))
+    status, _, body = exporter.get("/metrics", tls_context=pki.client_context(*server_only))
+    assert status == 403, (status, body[:200])
+    assert "footprint_" not in body
+    assert exporter.get("/metrics", tls_context=pki.client_context(*no_usage))[0] == 200
+    assert exporter.get("/metrics", tls_context=pki.client_context(*both))[0] == 200
+    assert exporter.get("/metrics")[0] == 200
+
+
 def _tls_attempt(port, pki, version):
     context = pki.client_context(minimum=version, maximum=version)
     if version < ssl.TLSVersion.TLSv1_2:
