@@ -8,6 +8,7 @@ import signal
 import socket
 import ssl
 import statistics
+import subprocess
 import time
 import urllib.error
 import warnings
@@ -277,10 +278,50 @@ def test_unknown_web_config_key_fails_startup(pki, tmp_path, text, key):
     (empty / "proc").mkdir()
     code, _, stderr = run_binary("--web.listen-address=127.0.0.1:0", f"--web.config.file={config}",
                                  f"--path.sysfs={empty}/sys", f"--path.procfs={empty}/proc")
-    assert code != 0
+    assert code == 2, (code, stderr)  # a bad file, like a bad flag or config file (README, "Validation")
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
     assert key in lines[0], stderr
+
+
+def _start_to_failure(*args, timeout=15):
+    """Runs the binary on an empty tree until it exits; fails the test when it keeps running (it should not start)."""
+    try:
+        return run_binary(*args, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the exporter started with {args} instead of refusing to")
+
+
+def test_bcrypt_cost_above_16_fails_startup(tmp_path):
+    """A cost-31 hash would take days per check; the exporter refuses such a file at start-up, naming user and cost."""
+    config = str(tmp_path / "web.yml")
+    slow = "$2b$31$" + "abcdefghijklmnopqrstuu" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234"
+    write_web_config(config, f"basic_auth_users:\n  prometheus: '{bcrypt_hash('s3cret', 8)}'\n  slowpoke: '{slow}'\n")
+    empty = tmp_path / "root"
+    (empty / "sys").mkdir(parents=True)
+    (empty / "proc").mkdir()
+    code, _, stderr = _start_to_failure("--web.listen-address=127.0.0.1:0", f"--web.config.file={config}",
+                                        f"--path.sysfs={empty}/sys", f"--path.procfs={empty}/proc")
+    assert code == 2, (code, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "slowpoke" in lines[0] and "31" in lines[0] and "16" in lines[0], stderr
+
+
+def test_cannot_listen_fails_startup_with_code_1(tmp_path):
+    """Only a failure to listen exits 1 (README, "Validation"); the line names the address and the reason."""
+    empty = tmp_path / "root"
+    (empty / "sys").mkdir(parents=True)
+    (empty / "proc").mkdir()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, _, stderr = _start_to_failure(f"--web.listen-address=127.0.0.1:{port}",
+                                            f"--path.sysfs={empty}/sys", f"--path.procfs={empty}/proc")
+    assert code == 1, (code, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot listen" in lines[0] and str(port) in lines[0], stderr
 
 
 # MARK: - Basic auth

@@ -80,19 +80,26 @@ public final class Exporter: Sendable {
     }
 
     /// Reads the web configuration and binds the listen address; throws with a one-line reason when either fails.
-    public func listen() throws(ConfigurationError) {
+    public func listen() throws(ListenError) {
         var security = WebSecurity.open
         if let path = configuration.webConfigFile {
             do {
                 security = try WebConfigFile.load(path)
             } catch {
-                throw ConfigurationError(error.message)
+                throw .configuration(ConfigurationError(error.message))
             }
         }
         do {
             try server.start(security: security)
         } catch {
-            throw ConfigurationError(error.description)
+            switch error {
+            case .invalidTLS:
+                // The TLS material of the web config file (a key that does not match its certificate, say).
+                throw .configuration(
+                    ConfigurationError("web config file \(configuration.webConfigFile ?? ""): \(error)"))
+            case .cannotListen, .unresolvableHost:
+                throw .cannotListen(error.description)
+            }
         }
         webWatcher.start(applied: security)
     }
@@ -104,6 +111,28 @@ public final class Exporter: Sendable {
             HTTPService(server: server, webWatcher: webWatcher),
             ReloadService(exporter: self),
         ]
+    }
+}
+
+/// Why the exporter could not start serving, with the exit code README.md ("Validation") gives it: 2 for a bad web
+/// config file, like any other bad setting, and 1 when it cannot listen.
+public enum ListenError: Error, Sendable, CustomStringConvertible {
+    case configuration(ConfigurationError)
+    case cannotListen(String)
+
+    /// The one line that names the problem.
+    public var description: String {
+        switch self {
+        case .configuration(let error): error.message
+        case .cannotListen(let reason): reason
+        }
+    }
+
+    public var exitCode: Int32 {
+        switch self {
+        case .configuration: 2
+        case .cannotListen: 1
+        }
     }
 }
 
