@@ -15,7 +15,7 @@ import warnings
 
 import pytest
 
-from harness import run_binary, wait_for_log
+from harness import parse_metrics, run_binary, value, wait_for_log
 from tlscerts import PKI, der_to_pem_serial
 
 FIXTURE = "vm"  # the smallest tree: the estimate only; these tests are about the web layer
@@ -436,9 +436,80 @@ def test_basic_auth_users_change_on_sighup(exporter_factory, tmp_path):
     # The old password no longer works, even though it was cached as good; the new one does.
     assert exporter.get("/metrics")[0] == 401
     assert exporter.get("/metrics", auth=("prometheus", "hunter2"))[0] == 200
-    # Dropping basic_auth_users opens the server again.
+    # Dropping basic_auth_users would open the server: a reload may not do that (an emptied or half-written file
+    # looks the same); the users in force stay and the exporter says a restart applies it.
     write_web_config(config, "http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
     exporter.process.send_signal(signal.SIGHUP)
-    wait_for_log(exporter, "web configuration reloaded", count=2)
-    status, headers, _ = exporter.get("/metrics", auth=False)
-    assert status == 200 and headers.get("X-Frame-Options") == "deny"
+    wait_for_log(exporter, "web configuration would turn off basic auth")
+    assert exporter.get("/metrics", auth=False)[0] == 401
+    assert exporter.get("/metrics", auth=("prometheus", "hunter2"))[0] == 200
+    assert exporter.logs().count("web configuration reloaded") == 1
+
+
+# MARK: - Weakening reloads
+
+def reload_failures(exporter):
+    samples = parse_metrics(exporter.get("/metrics")[2])
+    return value(samples, "footprint_web_config_reload_failures_total")
+
+
+def wait_for_reload_failures(exporter, at_least, timeout=10):
+    """Waits until the exported count of failed web-config reloads reaches `at_least` (it is rendered each sample)."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = reload_failures(exporter)
+        if seen >= at_least:
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"footprint_web_config_reload_failures_total stayed at {seen}, expected >= {at_least}")
+
+
+def plain_http_answered(port):
+    """Whether a plain-HTTP scrape of `port` gets an HTTP answer (it must not while TLS is in force)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as plain:
+        plain.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        try:
+            while True:
+                chunk = plain.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+    return data.startswith(b"HTTP/1.")
+
+
+def test_reload_that_would_weaken_security_keeps_the_config_in_force(exporter_factory, pki, tmp_path):
+    """TLS and basic auth in force; the file is emptied, cut to `basic_auth_users:`, then loses its users. Each reload
+    would turn protection off, so each is refused like a broken file: logged at error, counted, the config in force
+    kept (plain HTTP still refused, credentials still required)."""
+    config = str(tmp_path / "web.yml")
+    users = {"prometheus": bcrypt_hash("s3cret", 8)}
+    write_web_config(config, tls_config(pki) + basic_auth_config(users))
+    exporter = exporter_factory(FIXTURE, args=[f"--web.config.file={config}"], tls_context=pki.client_context(),
+                                auth=("prometheus", "s3cret"))
+    assert not plain_http_answered(exporter.port)
+    steps = [("", "web configuration would turn off TLS"),
+             ("basic_auth_users:\n", "web configuration would turn off TLS"),
+             (tls_config(pki), "web configuration would turn off basic auth")]
+    for count, (text, message) in enumerate(steps, start=1):
+        write_web_config(config, text)
+        exporter.process.send_signal(signal.SIGHUP)
+        wait_for_log(exporter, message)
+        assert not plain_http_answered(exporter.port), text
+        assert exporter.get("/metrics", auth=False)[0] == 401, text
+        status, _, body = exporter.get("/metrics")
+        assert status == 200 and "footprint_build_info" in body, text
+        wait_for_reload_failures(exporter, count)
+    logs = exporter.logs()
+    refusals = [line for line in logs.splitlines() if "would turn off" in line]
+    assert refusals and all("level=error" in line and "restart the exporter to apply it" in line
+                            for line in refusals), refusals
+    assert "web configuration reloaded" not in logs
+    # A change that keeps TLS and users still applies.
+    write_web_config(config, tls_config(pki) + basic_auth_config({**users, "grafana": bcrypt_hash("hunter2", 8)}))
+    exporter.process.send_signal(signal.SIGHUP)
+    wait_for_log(exporter, "web configuration reloaded")
+    assert exporter.get("/metrics", auth=("grafana", "hunter2"))[0] == 200

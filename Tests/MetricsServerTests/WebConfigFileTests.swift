@@ -38,4 +38,23 @@ final class WebConfigFileTests: XCTestCase {
             }
         }
     }
+
+    /// A reload may not drop a protection in force; it may add one or change one.
+    func testWeakeningNamesWhatANewConfigurationWouldTurnOff() {
+        let tls = TLSSettings(certificatePEM: "c", keyPEM: "k")
+        let verified = TLSSettings(
+            certificatePEM: "c", keyPEM: "k", clientCAPEM: "ca", clientAuthentication: .requireAndVerifyClientCert)
+        let users = ["prometheus": "$2y$10$\(Self.salt)"]
+        let full = WebSecurity(tls: verified, basicAuthUsers: users)
+        XCTAssertEqual(full.weakening(to: .open), "would turn off TLS")
+        XCTAssertEqual(full.weakening(to: WebSecurity(basicAuthUsers: users)), "would turn off TLS")
+        XCTAssertEqual(
+            full.weakening(to: WebSecurity(tls: tls, basicAuthUsers: users)),
+            "would stop requiring client certificates")
+        XCTAssertEqual(full.weakening(to: WebSecurity(tls: verified)), "would turn off basic auth")
+        XCTAssertNil(full.weakening(to: full))
+        XCTAssertNil(full.weakening(to: WebSecurity(tls: verified, basicAuthUsers: ["other": users["prometheus"]!])))
+        XCTAssertNil(WebSecurity.open.weakening(to: full), "adding protection is fine")
+        XCTAssertNil(WebSecurity(basicAuthUsers: users).weakening(to: WebSecurity(tls: tls, basicAuthUsers: users)))
+    }
 }

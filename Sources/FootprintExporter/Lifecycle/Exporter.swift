@@ -53,16 +53,8 @@ public final class Exporter: Sendable {
                 procfs: procfs, logger: logger)
         }
         self.persistence = persistence
-        sampler = Sampler(
-            hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
-            settings: AccountingSettings(
-                pue: configuration.pue, gridGramsPerKilowattHour: configuration.gridGramsPerKilowattHour,
-                budgets: configuration.budgets),
-            store: store, logger: logger,
-            restoring: persistence?.restore() ?? SamplerState(),
-            afterSample: Self.saver(persistence))
         let router = ExporterRoutes.router(telemetryPath: configuration.telemetryPath, store: store)
-        server = HTTPServer(
+        let server = HTTPServer(
             configuration: HTTPServerConfiguration(
                 address: configuration.listenAddress,
                 maximumConnections: configuration.maximumConnections,
@@ -71,7 +63,18 @@ public final class Exporter: Sendable {
                 requestHeaderTimeoutSeconds: Int(configuration.readHeaderTimeout.components.seconds),
                 maximumConcurrentRequests: configuration.maximumConcurrentRequests),
             handler: router)
-        webWatcher = WebConfigWatcher(path: configuration.webConfigFile, server: server, logger: logger)
+        self.server = server
+        let webWatcher = WebConfigWatcher(path: configuration.webConfigFile, server: server, logger: logger)
+        self.webWatcher = webWatcher
+        sampler = Sampler(
+            hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
+            settings: AccountingSettings(
+                pue: configuration.pue, gridGramsPerKilowattHour: configuration.gridGramsPerKilowattHour,
+                budgets: configuration.budgets),
+            store: store, logger: logger,
+            restoring: persistence?.restore() ?? SamplerState(),
+            afterSample: Self.saver(persistence),
+            webConfigReloadFailures: { webWatcher.reloadFailures })
     }
 
     private static func saver(_ persistence: StatePersistence?) -> (@Sendable (SamplerState) -> Void)? {

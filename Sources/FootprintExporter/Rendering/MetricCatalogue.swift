@@ -64,9 +64,14 @@ public enum MetricCatalogue {
     public static let buildInfo = MetricFamily(
         name: "footprint_build_info", type: .gauge,
         help: "Build identity, always 1.", labelNames: ["version", "revision"])
+    public static let webConfigReloadFailures = MetricFamily(
+        name: "footprint_web_config_reload_failures_total", type: .counter,
+        help:
+            "Web configuration reloads that failed or would have weakened security; the configuration in force was kept.",
+        labelNames: [])
 
     public static let all: [MetricFamily] = [
         domainEnergy, domainPower, energy, facilityEnergy, co2e, power, pue, gridIntensity, co2eBudget, sourceUp,
-        sampleErrors, sourceDuration, lastSample, gpuInfo, buildInfo,
+        sampleErrors, sourceDuration, lastSample, gpuInfo, buildInfo, webConfigReloadFailures,
     ]
 }

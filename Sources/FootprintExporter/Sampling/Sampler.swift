@@ -31,19 +31,23 @@ public final class Sampler: Sendable {
     private let timer = Mutex<TimerBox?>(nil)
     private let afterSample: (@Sendable (SamplerState) -> Void)?
     private let clock: any SamplerClock
+    private let webConfigReloadFailures: @Sendable () -> UInt64
 
     /// - Parameters:
     ///   - hardwareSources: sources that measure (RAPL, NVML, hwmon); sampled in parallel each interval.
     ///   - estimateSource: the estimate, sampled only while a component lacks a measuring source.
     ///   - clock: the clocks that time readings and stamp samples.
+    ///   - webConfigReloadFailures: the web-config watcher's count of failed reloads, read for every sample.
     public init(
         hardwareSources: [any PowerSource], estimateSource: (any PowerSource)?, interval: Duration,
         settings: AccountingSettings, store: SnapshotStore, logger: Logger,
         clock: any SamplerClock = SystemClock(),
         restoring restored: SamplerState = SamplerState(),
-        afterSample: (@Sendable (SamplerState) -> Void)? = nil
+        afterSample: (@Sendable (SamplerState) -> Void)? = nil,
+        webConfigReloadFailures: @escaping @Sendable () -> UInt64 = { 0 }
     ) {
         self.state = Mutex(restored)
+        self.webConfigReloadFailures = webConfigReloadFailures
         self.afterSample = afterSample
         self.clock = clock
         self.hardwareWorkers = hardwareSources.map { SourceWorker(source: $0, clock: clock) }
@@ -111,10 +115,14 @@ public final class Sampler: Sendable {
             let read = estimateWorker.start()?.wait(until: estimateDeadline)
             state.withLock { record(read, of: estimateWorker.source.name, into: &$0, settings: settings) }
         }
+        let reloadFailures = webConfigReloadFailures()
         let (body, snapshot) = state.withLock { state -> ([UInt8], SamplerState) in
             state.lastSampleUnixSeconds = clock.unixSeconds()
             state.samplesTaken += 1
-            return (MetricsRenderer.render(state: state, settings: settings), state)
+            return (
+                MetricsRenderer.render(state: state, settings: settings, webConfigReloadFailures: reloadFailures),
+                state
+            )
         }
         store.publish(body)
         afterSample?(snapshot)
