@@ -10,20 +10,26 @@ public struct HTTPServerConfiguration: Sendable, Hashable {
     public var maximumConnectionsPerIP: Int
     /// Seconds a connection may stay idle before it is closed.
     public var connectionTimeoutSeconds: Int
-    /// Seconds a client has to send a complete request head after connecting or after its previous response; a
-    /// client trickling bytes (slowloris) is cut off then even though it never goes idle.
+    /// Seconds a client has to send a whole request (its head, and anything after it) after connecting or after its
+    /// previous response; a client trickling bytes (slowloris) is cut off then even though it never goes idle.
     public var requestHeaderTimeoutSeconds: Int
     /// Requests answered at once; more get 503 at once instead of a growing queue.
     public var maximumConcurrentRequests: Int
+    /// Paths answered outside `maximumConcurrentRequests` (cheap probes such as `/-/healthy`), so a liveness probe
+    /// still answers while every slot is busy. Matched against the path as sent, without the query.
+    public var uncappedPaths: Set<String>
     /// Memory per connection; it bounds the request line and headers (larger requests get 431).
     public var connectionMemoryLimitBytes: Int
+    /// bcrypt checks run at once; further requests that need one get 429 at once.
+    public var concurrentPasswordChecks: Int
     /// Threads serving connections.
     public var threads: Int
 
     public init(
         address: ListenAddress, maximumConnections: Int, maximumConnectionsPerIP: Int,
         connectionTimeoutSeconds: Int, requestHeaderTimeoutSeconds: Int, maximumConcurrentRequests: Int,
-        connectionMemoryLimitBytes: Int = 32 * 1024, threads: Int = 2
+        uncappedPaths: Set<String> = [], connectionMemoryLimitBytes: Int = 32 * 1024, concurrentPasswordChecks: Int = 2,
+        threads: Int = 2
     ) {
         self.address = address
         self.maximumConnections = maximumConnections
@@ -31,7 +37,9 @@ public struct HTTPServerConfiguration: Sendable, Hashable {
         self.connectionTimeoutSeconds = connectionTimeoutSeconds
         self.requestHeaderTimeoutSeconds = requestHeaderTimeoutSeconds
         self.maximumConcurrentRequests = maximumConcurrentRequests
+        self.uncappedPaths = uncappedPaths
         self.connectionMemoryLimitBytes = connectionMemoryLimitBytes
+        self.concurrentPasswordChecks = concurrentPasswordChecks
         self.threads = threads
     }
 }

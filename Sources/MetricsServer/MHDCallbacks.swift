@@ -3,20 +3,18 @@ import Dispatch
 import Glibc
 import Synchronization
 
-/// What libmicrohttpd keeps for a request between calls of the access handler (its per-request pointer): whether
-/// the request got one of the concurrent-request slots. Nil before the head is complete and after completion.
-enum RequestMarker: Int {
-    /// Counted in; completion counts it out.
-    case admitted = 1
-    /// Over the cap: answered 503, but still counted out at completion (the count went up before the refusal).
-    case refused = 2
-
-    var pointer: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: rawValue) }
-}
-
 // MARK: - libmicrohttpd callbacks
 
 // Free, nonisolated functions: libmicrohttpd calls them on its own threads, where a main-actor closure would trap.
+
+/// Called when a request line has been parsed, with the request-target as sent (libmicrohttpd splits the query off
+/// and unescapes only afterwards): starts the request's record, which libmicrohttpd then passes to every callback.
+func requestLineParsed(
+    cls: UnsafeMutableRawPointer?, uri: UnsafePointer<CChar>?, connection: OpaquePointer?
+) -> UnsafeMutableRawPointer? {
+    guard let uri else { return nil }
+    return Unmanaged.passRetained(RequestRecord(rawTarget: uri)).toOpaque()
+}
 
 func accessHandler(
     cls: UnsafeMutableRawPointer?,
@@ -28,26 +26,40 @@ func accessHandler(
     uploadDataSize: UnsafeMutablePointer<Int>?,
     connectionContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> MHD_Result {
-    guard let cls, let connection, let url, let method else { return .NO }
+    guard let cls, let connection, let url, let method, let recordPointer = connectionContext?.pointee else {
+        return .NO
+    }
     let context = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
-    if connectionContext?.pointee == nil {
-        // First call for this request: its head is complete. Count it in once; completion counts it out. The
-        // response waits for the next call: one queued now, before libmicrohttpd has read the (empty) body, would
-        // make it close the connection instead of keeping it alive for the next scrape.
-        connectionContext?.pointee = (context.admit() ? RequestMarker.admitted : .refused).pointer
-        context.connections.requestStarted(connection)
+    let record = Unmanaged<RequestRecord>.fromOpaque(recordPointer).takeUnretainedValue()
+    let methodName = String(cString: method)
+    if !record.started {
+        // First call: the head is complete. Anything refused here is refused before it takes a slot or costs a
+        // password check, and answered at once with the connection closed.
+        record.started = true
+        context.requestBegan()
+        let headers = context.currentPolicy.security.headers
+        if let refusal = refusal(connection: connection, method: methodName) {
+            return queue(refusal, on: connection, extraHeaders: headers, closing: true)
+        }
+        if !context.limits.uncappedPaths.contains(String(cString: url)) {
+            record.holdsSlot = context.takeSlot()
+            record.overCap = !record.holdsSlot
+        }
+        // The response waits for the next call: one queued now, before libmicrohttpd has read the (empty) body,
+        // would make it close the connection instead of keeping it alive for the next scrape.
         return .YES
     }
     if let size = uploadDataSize, size.pointee > 0 {
-        size.pointee = 0  // a request body is never expected here: read and dropped
+        size.pointee = 0  // not reached: a request announcing a body was refused at its head
         return .YES
     }
-    if connectionContext?.pointee == RequestMarker.refused.pointer {
+    context.connections.requestRead(connection)
+    let policy = context.currentPolicy
+    if record.overCap {
         return queue(
             .text(503, "too many concurrent requests\n", headers: [("Retry-After", "1")]), on: connection,
-            extraHeaders: [:])
+            extraHeaders: policy.security.headers)
     }
-    let policy = context.currentPolicy
     if let tls = policy.security.tls, tls.clientAuthentication != .noClientCert {
         let status = footprint_mhd_client_certificate_status(connection)
         let refused =
@@ -60,21 +72,58 @@ func accessHandler(
         }
     }
     if let authenticator = policy.authenticator {
-        let header = MHD_lookup_connection_value(connection, .HEADER_KIND, "Authorization").map { String(cString: $0) }
-        guard authenticator.authorizes(header) else {
-            return queue(
-                .text(401, "Unauthorized\n", headers: [("WWW-Authenticate", "Basic realm=\"footprint_exporter\"")]),
-                on: connection, extraHeaders: policy.security.headers)
+        let unauthorized = HTTPResponse.text(
+            401, "Unauthorized\n", headers: [("WWW-Authenticate", "Basic realm=\"footprint_exporter\"")])
+        switch record.verification.withLock({ $0 }) {
+        case .done(let granted):
+            if !granted { return queue(unauthorized, on: connection, extraHeaders: policy.security.headers) }
+        case .running:
+            return .YES  // still suspended; not expected to be called
+        case .abandoned:
+            return .NO  // the daemon is stopping
+        case .none:
+            let header = MHD_lookup_connection_value(connection, .HEADER_KIND, "Authorization").map {
+                String(cString: $0)
+            }
+            switch authenticator.verdict(for: header) {
+            case .granted:
+                break
+            case .denied:
+                return queue(unauthorized, on: connection, extraHeaders: policy.security.headers)
+            case .needsCheck(let pending):
+                // bcrypt takes long by design: never on this thread, which serves other connections too.
+                if context.verifyInBackground(pending, with: authenticator, record: record, connection: connection) {
+                    return .YES  // answered when the check resumes the connection
+                }
+                return queue(
+                    .text(429, "too many password checks at once\n", headers: [("Retry-After", "1")]),
+                    on: connection, extraHeaders: policy.security.headers)
+            }
         }
     }
-    var path = String(cString: url)
-    if let query = path.firstIndex(of: "?") { path = String(path[..<query]) }
-    let response = context.handler.respond(to: HTTPRequest(method: String(cString: method), path: path))
+    let response = context.handler.respond(to: HTTPRequest(method: methodName, path: String(cString: url)))
     return queue(response, on: connection, extraHeaders: policy.security.headers)
 }
 
-private func queue(_ response: HTTPResponse, on connection: OpaquePointer, extraHeaders: [String: String]) -> MHD_Result
-{
+/// What is wrong with a request whose head just arrived, as the response that refuses it; nil when nothing is.
+private func refusal(connection: OpaquePointer, method: String) -> HTTPResponse? {
+    // Only GET and HEAD are served, and neither takes a body: refuse one before reading it, so a client trickling
+    // a body holds no slot and no thread.
+    let length = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length").map { String(cString: $0) }
+    let announcesBody =
+        MHD_lookup_connection_value(connection, .HEADER_KIND, "Transfer-Encoding") != nil
+        || (length.map { !$0.allSatisfy { $0 == "0" } } ?? false)
+    if announcesBody {
+        return method == "GET" || method == "HEAD"
+            ? .text(400, "a \(method) request takes no body\n")
+            : .text(413, "request bodies are not accepted\n")
+    }
+    return nil
+}
+
+private func queue(
+    _ response: HTTPResponse, on connection: OpaquePointer, extraHeaders: [String: String], closing: Bool = false
+) -> MHD_Result {
     let created = response.body.withUnsafeBytes { bytes in
         MHD_create_response_from_buffer(
             bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
@@ -87,6 +136,9 @@ private func queue(_ response: HTTPResponse, on connection: OpaquePointer, extra
     for (name, value) in extraHeaders {
         _ = MHD_add_response_header(created, name, value)
     }
+    if closing {
+        _ = MHD_add_response_header(created, "Connection", "close")
+    }
     return MHD_queue_response(connection, UInt32(response.status), created)
 }
 
@@ -95,10 +147,12 @@ func requestCompleted(
     connectionContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     code: MHD_RequestTerminationCode
 ) {
-    guard let cls, let connection, connectionContext?.pointee != nil else { return }
+    guard let cls, let connection, let recordPointer = connectionContext?.pointee else { return }
     let context = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
     connectionContext?.pointee = nil
-    context.release()
+    let record = Unmanaged<RequestRecord>.fromOpaque(recordPointer).takeRetainedValue()
+    if record.holdsSlot { context.releaseSlot() }
+    if record.started { context.requestEnded() }
     context.connections.requestCompleted(connection)
 }
 

@@ -4,6 +4,7 @@ bind to 127.0.0.x source addresses so the per-IP limit sees distinct peers."""
 
 import select
 import socket
+import threading
 import time
 
 import pytest
@@ -217,3 +218,67 @@ def test_request_line_garbage_does_not_hurt(exporter_factory):
     status, _, _ = timed_scrape(exporter)
     assert status == 200
     assert exporter.process.poll() is None
+
+
+# MARK: - Request bodies
+
+def _is_answered_or_closed(sock):
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
+def test_slow_request_bodies_hold_no_request_slots(exporter_factory):
+    """68 clients send a complete head announcing a 100 MB body, then trickle it a byte every 4 s. The exporter serves
+    GET and HEAD only: each is refused at once (400 for GET/HEAD with a body, 413 for other methods), closed, and takes
+    no request slot, so the liveness probe and scrapes keep answering."""
+    test_started = time.monotonic()
+    exporter = exporter_factory(FIXTURE, args=["--web.max-concurrent-requests=64"])
+    heads = [
+        (b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\n", 400),
+        (b"HEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\n", 400),
+        (b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n", 400),
+        (b"POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\n", 413),
+    ]
+    slow = []
+    stop = threading.Event()
+    try:
+        for index in range(68):
+            head, expected = heads[index % len(heads)]
+            sock = connect(exporter.port, f"127.0.0.{30 + index % 4}")  # 17 per address, under the per-IP limit
+            sock.sendall(head + b"x")
+            slow.append((sock, expected))
+
+        def trickle():
+            while not stop.wait(4):
+                for sock, _ in slow:
+                    try:
+                        sock.send(b"x")
+                    except OSError:
+                        pass
+
+        threading.Thread(target=trickle, daemon=True).start()
+        # Wait until the server has taken in every head: it answered every slow client, or the request slots are
+        # visibly full (a scrape refused with 503), whichever comes first.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if all(_is_answered_or_closed(sock) for sock, _ in slow):
+                break
+            if timed_scrape(exporter)[0] == 503:
+                break
+            time.sleep(0.05)
+        for path in ("/-/healthy", "/metrics", "/-/healthy"):
+            with connect(exporter.port, "127.0.0.2") as sock:
+                started = time.monotonic()
+                request(sock, path)
+                response = read_response(sock, timeout=5)
+            assert status_of(response) == 200, (path, response[:100])
+            assert time.monotonic() - started < 3, path
+        for index, (sock, expected) in enumerate(slow):
+            response = read_response(sock, timeout=5)  # raises socket.timeout if the server kept it open
+            assert status_of(response) == expected, (index, response[:100])
+            assert b"connection: close" in response.lower(), response[:300]
+    finally:
+        stop.set()
+        for sock, _ in slow:
+            sock.close()
+    assert time.monotonic() - test_started < 30

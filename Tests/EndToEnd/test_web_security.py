@@ -9,6 +9,8 @@ import socket
 import ssl
 import statistics
 import subprocess
+import sys
+import textwrap
 import time
 import urllib.error
 import warnings
@@ -513,3 +515,90 @@ def test_reload_that_would_weaken_security_keeps_the_config_in_force(exporter_fa
     exporter.process.send_signal(signal.SIGHUP)
     wait_for_log(exporter, "web configuration reloaded")
     assert exporter.get("/metrics", auth=("grafana", "hunter2"))[0] == 200
+
+
+# MARK: - bcrypt under load
+
+ATTACKER = textwrap.dedent("""
+    import base64, http.client, json, sys, threading, time
+    port, count, seconds, header = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    deadline = time.monotonic() + seconds
+    lock = threading.Lock()
+    seen = {"statuses": {}, "bad_429": 0}
+    ready = threading.Barrier(count + 1)
+
+    def attack(index):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                                source_address=(f"127.0.0.{40 + index % 8}", 0))
+        attempt = 0
+        while time.monotonic() < deadline:
+            attempt += 1
+            user = f"ghost{index}-{attempt}" if index % 2 else "prometheus"
+            token = base64.b64encode(f"{user}:wrong-{attempt}".encode()).decode()
+            try:
+                connection.request("GET", "/metrics", headers={"Authorization": f"Basic {token}"})
+                if attempt == 1:
+                    ready.wait()  # every first request is on its way before the scraper starts
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+                if status == 429 and (response.getheader("Retry-After") != "1" or not response.getheader(header)):
+                    with lock:
+                        seen["bad_429"] += 1
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                status = "error"
+            with lock:
+                seen["statuses"][str(status)] = seen["statuses"].get(str(status), 0) + 1
+
+    threads = [threading.Thread(target=attack, args=(index,), daemon=True) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    print("attacking", flush=True)
+    for thread in threads:
+        thread.join(max(0.0, deadline + 12 - time.monotonic()))
+    with lock:
+        print(json.dumps(seen), flush=True)
+""")
+
+
+def test_bcrypt_flood_does_not_slow_an_authorised_scraper(exporter_factory, tmp_path):
+    """40 clients sending unknown users and wrong passwords for a cost-12 user: bcrypt work is capped (the excess gets
+    429 with Retry-After at once), and a scraper whose credentials are cached keeps answering fast."""
+    import json
+
+    config = str(tmp_path / "web.yml")
+    write_web_config(config, basic_auth_config({"prometheus": bcrypt_hash("s3cret", 12)}))
+    exporter = exporter_factory(FIXTURE, args=[f"--web.config.file={config}"], auth=("prometheus", "s3cret"))
+    test_started = time.monotonic()
+    assert exporter.get("/metrics", timeout=20)[0] == 200  # one bcrypt: the credentials are cached from now on
+    attacker = subprocess.Popen([sys.executable, "-c", ATTACKER, str(exporter.port), "40", "14", "X-Frame-Options"],
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        assert attacker.stdout.readline().strip() == "attacking"
+        latencies = []
+        statuses = []
+        deadline = time.monotonic() + 10
+        while len(latencies) < 20 and time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                status = exporter.get("/metrics", timeout=5)[0]
+            except (OSError, urllib.error.URLError):
+                status = None
+            latencies.append(time.monotonic() - started)
+            statuses.append(status)
+        median = statistics.median(latencies)
+        report = f"latencies {[round(t, 2) for t in latencies]}, statuses {statuses}"
+        assert median < 0.5, f"authorised scrape median {median:.2f}s under a bcrypt flood: {report}"
+        assert statuses.count(200) == len(statuses) and max(latencies) < 3, report
+        output, _ = attacker.communicate(timeout=25)
+    finally:
+        if attacker.poll() is None:
+            attacker.kill()
+            attacker.communicate()
+    seen = json.loads(output.strip().splitlines()[-1])
+    assert seen["statuses"].get("429", 0) > 0, seen
+    assert seen["bad_429"] == 0, seen
+    assert set(seen["statuses"]) <= {"401", "429"}, seen
+    assert time.monotonic() - test_started < 30

@@ -42,6 +42,14 @@ final class ExporterRoutesTests: XCTestCase {
         XCTAssertTrue(String(decoding: response.body, as: UTF8.self).contains(#"href="/custom""#))
     }
 
+    func testTheProbesAreTheHealthAndReadinessRoutes() {
+        XCTAssertEqual(ExporterRoutes.probes, ["/-/healthy", "/-/ready"])
+        let router = ExporterRoutes.router(telemetryPath: "/metrics", store: SnapshotStore())
+        for probe in ExporterRoutes.probes {
+            XCTAssertNotEqual(get(router, probe).status, 404, probe)
+        }
+    }
+
     func testCustomTelemetryPathReplacesMetrics() {
         let store = SnapshotStore()
         store.publish(Array("x 1\n".utf8))

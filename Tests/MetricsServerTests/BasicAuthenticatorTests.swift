@@ -163,4 +163,39 @@ final class BasicAuthenticatorTests: XCTestCase {
             XCTAssertFalse(authenticator.authorizes(header("nobody\(index)", "a")))
         }
     }
+
+    func testVerdictAnswersCacheHitsAndMalformedHeadersWithoutBcrypt() throws {
+        let hash = try XCTUnwrap(BasicAuthenticator.hash(password: "secret", cost: 4))
+        let authenticator = BasicAuthenticator(users: ["prometheus": hash])
+        guard case .denied = authenticator.verdict(for: "Basic !!!") else {
+            return XCTFail("malformed needs no bcrypt")
+        }
+        guard case .denied = authenticator.verdict(for: nil) else { return XCTFail("no header needs no bcrypt") }
+        guard case .needsCheck(let pending) = authenticator.verdict(for: header("prometheus", "secret")) else {
+            return XCTFail("an uncached password needs bcrypt")
+        }
+        XCTAssertTrue(pending.knownUser)
+        XCTAssertTrue(authenticator.check(pending))
+        guard case .granted = authenticator.verdict(for: header("prometheus", "secret")) else {
+            return XCTFail("a cached credential needs no bcrypt")
+        }
+        guard case .needsCheck(let unknown) = authenticator.verdict(for: header("ghost", "secret")) else {
+            return XCTFail("an unknown user pays bcrypt like a known one")
+        }
+        XCTAssertFalse(unknown.knownUser)
+        XCTAssertFalse(authenticator.check(unknown))
+    }
+
+    func testBcryptGateAdmitsUpToItsLimitAndNeverWaits() {
+        let gate = BcryptGate(limit: 2)
+        XCTAssertTrue(gate.tryEnter())
+        XCTAssertTrue(gate.tryEnter())
+        XCTAssertFalse(gate.tryEnter(), "a third check at once is refused, not queued")
+        XCTAssertEqual(gate.inUse, 2)
+        gate.leave()
+        XCTAssertTrue(gate.tryEnter())
+        gate.leave()
+        gate.leave()
+        XCTAssertEqual(gate.inUse, 0)
+    }
 }

@@ -61,7 +61,8 @@ public final class Exporter: Sendable {
                 maximumConnectionsPerIP: configuration.maximumConnectionsPerIP,
                 connectionTimeoutSeconds: Int(configuration.connectionTimeout.components.seconds),
                 requestHeaderTimeoutSeconds: Int(configuration.readHeaderTimeout.components.seconds),
-                maximumConcurrentRequests: configuration.maximumConcurrentRequests),
+                maximumConcurrentRequests: configuration.maximumConcurrentRequests,
+                uncappedPaths: ExporterRoutes.probes),
             handler: router)
         self.server = server
         let webWatcher = WebConfigWatcher(path: configuration.webConfigFile, server: server, logger: logger)
@@ -141,6 +142,10 @@ public enum ListenError: Error, Sendable, CustomStringConvertible {
 
 /// The HTTP routes of docs/design.md §6.
 enum ExporterRoutes {
+    /// The probes: cheap answers that must come even while every concurrent-request slot is busy with a scrape (a
+    /// liveness probe that got 503 would have the exporter restarted for being busy).
+    static let probes: Set<String> = ["/-/healthy", "/-/ready"]
+
     static func router(telemetryPath: String, store: SnapshotStore) -> Router {
         let landing = landingPage(telemetryPath: telemetryPath)
         return Router(routes: [

@@ -8,6 +8,9 @@ import Synchronization
 /// name, so across names the time taken follows the same distribution as for real users and does not tell which
 /// users exist; hashes are compared in constant time. Successful checks are remembered for a while, because bcrypt
 /// is deliberately slow and Prometheus presents the same credentials on every scrape.
+///
+/// The server runs the bcrypt step (`check(_:)`) off its request threads; `verdict(for:)` is the cheap part that
+/// answers cache hits and malformed headers at once.
 final class BasicAuthenticator: Sendable {
     private let users: [String: String]
     /// The distinct bcrypt costs of the users, ascending.
@@ -18,6 +21,24 @@ final class BasicAuthenticator: Sendable {
     private let now: @Sendable () -> Double
     static let cacheSeconds = 300.0
     static let cacheLimit = 256
+
+    /// What the cheap part of a check found.
+    enum Verdict: Sendable {
+        /// Credentials accepted within the last `cacheSeconds`: no bcrypt needed.
+        case granted
+        /// No usable `Authorization` header: refused without bcrypt (nothing about any user is involved).
+        case denied
+        /// A password to check with bcrypt; `check(_:)` does it.
+        case needsCheck(PasswordCheck)
+    }
+
+    /// A password and the hash to check it against: the user's, or a dummy one for an unknown user.
+    struct PasswordCheck: Sendable {
+        let header: String
+        let password: String
+        let hash: String
+        let knownUser: Bool
+    }
 
     /// - Parameters:
     ///   - users: user name → bcrypt hash.
@@ -39,18 +60,34 @@ final class BasicAuthenticator: Sendable {
     /// How many accepted credentials are remembered.
     var cachedCount: Int { accepted.withLock { $0.count } }
 
-    /// Whether the `Authorization` header value grants access.
+    /// Whether the `Authorization` header value grants access, running bcrypt on the calling thread if needed.
     func authorizes(_ header: String?) -> Bool {
-        guard let header, let (user, password) = Self.parse(header) else { return false }
-        let now = self.now()
-        if let until = accepted.withLock({ $0[header] }), until > now { return true }
+        switch verdict(for: header) {
+        case .granted: true
+        case .denied: false
+        case .needsCheck(let pending): check(pending)
+        }
+    }
+
+    /// The cheap part of a check: a cache hit or a malformed header is decided at once; anything else needs bcrypt.
+    func verdict(for header: String?) -> Verdict {
+        guard let header, let (user, password) = Self.parse(header) else { return .denied }
+        if let until = accepted.withLock({ $0[header] }), until > now() { return .granted }
         let known = users[user]
-        let hash = known ?? dummyHash(forUnknownUser: user)
-        let matches = Self.verify(password: password, hash: hash)
-        guard known != nil, matches else { return false }
+        return .needsCheck(
+            PasswordCheck(
+                header: header, password: password, hash: known ?? dummyHash(forUnknownUser: user),
+                knownUser: known != nil))
+    }
+
+    /// The bcrypt part: verifies the password and remembers a success.
+    func check(_ pending: PasswordCheck) -> Bool {
+        let matches = Self.verify(password: pending.password, hash: pending.hash)
+        guard pending.knownUser, matches else { return false }
+        let now = self.now()
         accepted.withLock { cache in
             if cache.count >= Self.cacheLimit { cache.removeAll() }
-            cache[header] = now + Self.cacheSeconds
+            cache[pending.header] = now + Self.cacheSeconds
         }
         return true
     }
