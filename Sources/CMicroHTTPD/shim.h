@@ -11,6 +11,7 @@
 #include <gnutls/x509.h>
 #include <crypt.h>
 #include <string.h>
+#include <strings.h>
 #include <stdlib.h>
 
 /// Swift cannot call the variadic MHD_start_daemon, so options travel as one MHD_OPTION_ARRAY.
@@ -73,6 +74,30 @@ static inline int footprint_mhd_client_certificate_status(struct MHD_Connection 
         if (!footprint_certificate_allows_client_auth(&certificates[index])) return 2;
     }
     return 0;
+}
+
+/// Counts what a request head costs in libmicrohttpd's connection memory: `totals[0]` header fields, cookies and
+/// query arguments (one record each), `totals[1]` bytes of the header fields written as "name: value\r\n", and
+/// `totals[2]` bytes of the Cookie header (copied once more to be parsed).
+static enum MHD_Result footprint_count_head_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                                  size_t key_size, const char *value, size_t value_size) {
+    size_t *totals = (size_t *)cls;
+    totals[0] += 1;
+    if (kind == MHD_HEADER_KIND) {
+        totals[1] += key_size + 2 + value_size + 2;
+        if (key_size == 6 && strncasecmp(key, "Cookie", 6) == 0) totals[2] += value_size;
+    }
+    (void)value;
+    return MHD_YES;
+}
+
+/// Fills `totals` (three counts, see footprint_count_head_value) for the request on `connection`.
+static inline void footprint_mhd_head_size(struct MHD_Connection *connection, size_t *totals) {
+    totals[0] = 0;
+    totals[1] = 0;
+    totals[2] = 0;
+    MHD_get_connection_values_n(connection, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND,
+                                footprint_count_head_value, totals);
 }
 
 /// The socket of a connection, or -1.

@@ -191,6 +191,9 @@ public final class HTTPServer: Sendable {
                 option: .URI_LOG_CALLBACK,
                 value: unsafeBitCast(requestLineParsed as RequestLineCallback, to: Int.self),
                 ptr_value: context.toOpaque()),
+            MHD_OptionItem(
+                option: .UNESCAPE_CALLBACK, value: unsafeBitCast(keepEscapes as UnescapeCallback, to: Int.self),
+                ptr_value: nil),
         ]
         if let socketAddress {
             options.append(MHD_OptionItem(option: .SOCK_ADDR, value: 0, ptr_value: socketAddress))
@@ -282,6 +285,12 @@ private typealias RequestLineCallback =
     @convention(c) (
         UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?
     ) -> UnsafeMutableRawPointer?
+
+/// libmicrohttpd's `MHD_OPTION_UNESCAPE_CALLBACK`: decodes a string in place and returns its new length.
+private typealias UnescapeCallback =
+    @convention(c) (
+        UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<CChar>?
+    ) -> Int
 
 /// Dispatch timers are thread-safe but not marked Sendable.
 private struct ReaperBox: @unchecked Sendable {

@@ -16,6 +16,12 @@ func requestLineParsed(
     return Unmanaged.passRetained(RequestRecord(rawTarget: uri)).toOpaque()
 }
 
+/// libmicrohttpd's unescaping, replaced by none: the path is routed exactly as sent, so `/%6detrics` is not
+/// `/metrics`, and `%00` cannot cut a path short (a decoded NUL ends the C string the handler receives).
+func keepEscapes(cls: UnsafeMutableRawPointer?, connection: OpaquePointer?, text: UnsafeMutablePointer<CChar>?) -> Int {
+    text.map { strlen($0) } ?? 0
+}
+
 func accessHandler(
     cls: UnsafeMutableRawPointer?,
     connection: OpaquePointer?,
@@ -26,9 +32,8 @@ func accessHandler(
     uploadDataSize: UnsafeMutablePointer<Int>?,
     connectionContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> MHD_Result {
-    guard let cls, let connection, let url, let method, let recordPointer = connectionContext?.pointee else {
-        return .NO
-    }
+    guard let cls, let connection, let url, let method, let version, let recordPointer = connectionContext?.pointee
+    else { return .NO }
     let context = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
     let record = Unmanaged<RequestRecord>.fromOpaque(recordPointer).takeUnretainedValue()
     let methodName = String(cString: method)
@@ -38,7 +43,9 @@ func accessHandler(
         record.started = true
         context.requestBegan()
         let headers = context.currentPolicy.security.headers
-        if let refusal = refusal(connection: connection, method: methodName) {
+        if let refusal = refusal(
+            of: record, connection: connection, url: url, method: methodName, version: version, context: context)
+        {
             return queue(refusal, on: connection, extraHeaders: headers, closing: true)
         }
         if !context.limits.uncappedPaths.contains(String(cString: url)) {
@@ -101,12 +108,42 @@ func accessHandler(
             }
         }
     }
-    let response = context.handler.respond(to: HTTPRequest(method: methodName, path: String(cString: url)))
+    // A percent-encoded NUL anywhere in the target (the path is routed undecoded, so it can only be in the query)
+    // is never a valid request to this server.
+    let response =
+        record.rawTarget.contains("%00")
+        ? .text(404, "404 page not found\n")
+        : context.handler.respond(to: HTTPRequest(method: methodName, path: String(cString: url)))
     return queue(response, on: connection, extraHeaders: policy.security.headers)
 }
 
 /// What is wrong with a request whose head just arrived, as the response that refuses it; nil when nothing is.
-private func refusal(connection: OpaquePointer, method: String) -> HTTPResponse? {
+private func refusal(
+    of record: RequestRecord, connection: OpaquePointer, url: UnsafePointer<CChar>, method: String,
+    version: UnsafePointer<CChar>, context: ServerContext
+) -> HTTPResponse? {
+    // libmicrohttpd parses the request line in place: the target ends where the version begins, one terminating NUL
+    // before it. When the handler's path is the target seen at parse time but the version starts later, a NUL byte
+    // inside the target cut the C strings short: the path would not be what the client sent.
+    if UnsafeRawPointer(url) == record.rawTargetStart,
+        UnsafeRawPointer(version) != record.rawTargetStart + record.rawTargetLength + 1
+    {
+        return .text(400, "the request target holds a NUL byte\n")
+    }
+    let versionText = String(cString: version)
+    if versionText != "HTTP/1.0", MHD_lookup_connection_value(connection, .HEADER_KIND, "Host") == nil {
+        return .text(400, "an HTTP/1.1 request needs a Host header\n")
+    }
+    var totals = [Int](repeating: 0, count: 3)
+    footprint_mhd_head_size(connection, &totals)
+    let requestLine = method.utf8.count + 1 + record.rawTargetLength + 1 + versionText.utf8.count + 2
+    let headBytes = requestLine + totals[1] + totals[2] + 2
+    if totals[0] > context.limits.maximumHeaderFields || headBytes > context.limits.maximumHeadBytes {
+        return .text(
+            431,
+            "request head too large: at most \(context.limits.maximumHeaderFields) fields and \(context.limits.maximumHeadBytes) bytes\n"
+        )
+    }
     // Only GET and HEAD are served, and neither takes a body: refuse one before reading it, so a client trickling
     // a body holds no slot and no thread.
     let length = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length").map { String(cString: $0) }

@@ -42,6 +42,15 @@ final class ExporterRoutesTests: XCTestCase {
         XCTAssertTrue(String(decoding: response.body, as: UTF8.self).contains(#"href="/custom""#))
     }
 
+    /// Validation refuses markup characters in the path; the page escapes them anyway.
+    func testLandingPageEscapesTheTelemetryPath() {
+        let router = ExporterRoutes.router(telemetryPath: "/m\"><script>alert('x')</script>&", store: SnapshotStore())
+        let page = String(decoding: get(router, "/").body, as: UTF8.self)
+        XCTAssertFalse(page.contains("<script>"), page)
+        XCTAssertTrue(
+            page.contains(#"href="/m&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;""#), page)
+    }
+
     func testTheProbesAreTheHealthAndReadinessRoutes() {
         XCTAssertEqual(ExporterRoutes.probes, ["/-/healthy", "/-/ready"])
         let router = ExporterRoutes.router(telemetryPath: "/metrics", store: SnapshotStore())

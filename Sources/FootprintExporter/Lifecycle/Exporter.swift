@@ -171,7 +171,7 @@ enum ExporterRoutes {
             <h1>footprint_exporter</h1>
             <p>Node power, PUE-adjusted energy and CO2e for Prometheus. Version \(BuildInfo.version).</p>
             <ul>
-            <li><a href="\(telemetryPath)">Metrics</a></li>
+            <li><a href="\(htmlEscaped(telemetryPath))">Metrics</a></li>
             <li><a href="/-/healthy">Health</a></li>
             <li><a href="/-/ready">Readiness</a></li>
             </ul>
@@ -179,5 +179,22 @@ enum ExporterRoutes {
             </html>
 
             """.utf8)
+    }
+
+    /// `text` with the characters that are markup in HTML (also inside a quoted attribute) written as entities.
+    /// Validation already refuses them in the telemetry path; the page does not rely on it.
+    static func htmlEscaped(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
     }
 }
