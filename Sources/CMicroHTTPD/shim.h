@@ -9,8 +9,10 @@
 #include <microhttpd.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
+#include <gnutls/x509.h>
 #include <crypt.h>
 #include <string.h>
+#include <strings.h>
 #include <stdlib.h>
 
 /// Swift cannot call the variadic MHD_start_daemon, so options travel as one MHD_OPTION_ARRAY.
@@ -27,8 +29,38 @@ static inline uint16_t footprint_mhd_bound_port(struct MHD_Daemon *daemon) {
     return info == NULL ? 0 : info->port;
 }
 
-/// The client certificate of a TLS connection: 0 verified against the trust CA, 1 none presented, 2 presented but
-/// not valid, 3 not a TLS connection. libmicrohttpd only *requests* a certificate; this is the verification.
+/// Whether a DER certificate may be used for TLS client authentication: its extended key usage lists clientAuth or
+/// anyExtendedKeyUsage, or it has no extended key usage at all (any use), which is what Go's crypto/x509 accepts for
+/// the exporter-toolkit. Returns 1 or 0; a certificate GnuTLS cannot parse is 0.
+static inline int footprint_certificate_allows_client_auth(const gnutls_datum_t *der) {
+    gnutls_x509_crt_t certificate;
+    if (gnutls_x509_crt_init(&certificate) < 0) return 0;
+    int allowed = 0;
+    if (gnutls_x509_crt_import(certificate, der, GNUTLS_X509_FMT_DER) >= 0) {
+        for (unsigned int index = 0;; index++) {
+            char oid[128];
+            size_t size = sizeof oid;
+            int status = gnutls_x509_crt_get_key_purpose_oid(certificate, index, oid, &size, NULL);
+            if (status == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
+                allowed = index == 0;  /* no extended key usage extension: not restricted */
+                break;
+            }
+            if (status == GNUTLS_E_SHORT_MEMORY_BUFFER) continue;  /* longer than either OID we look for */
+            if (status < 0) break;
+            if (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0 || strcmp(oid, GNUTLS_KP_ANY) == 0) {
+                allowed = 1;
+                break;
+            }
+        }
+    }
+    gnutls_x509_crt_deinit(certificate);
+    return allowed;
+}
+
+/// The client certificate of a TLS connection: 0 verified against the trust CA and usable for client
+/// authentication, 1 none presented, 2 presented but not valid (does not chain to the CA, or a certificate the client
+/// sent is restricted to other uses, such as a server-only certificate), 3 not a TLS connection. libmicrohttpd only
+/// *requests* a certificate; this is the verification.
 static inline int footprint_mhd_client_certificate_status(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (info == NULL || info->tls_session == NULL) return 3;
@@ -38,7 +70,35 @@ static inline int footprint_mhd_client_certificate_status(struct MHD_Connection 
     if (certificates == NULL || count == 0) return 1;
     unsigned int status = 0;
     if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status != 0) return 2;
+    /* Like Go's verifier, every certificate of the chain the client sent must allow client authentication. */
+    for (unsigned int index = 0; index < count; index++) {
+        if (!footprint_certificate_allows_client_auth(&certificates[index])) return 2;
+    }
     return 0;
+}
+
+/// Counts what a request head costs in libmicrohttpd's connection memory: `totals[0]` header fields, cookies and
+/// query arguments (one record each), `totals[1]` bytes of the header fields written as "name: value\r\n", and
+/// `totals[2]` bytes of the Cookie header (copied once more to be parsed).
+static enum MHD_Result footprint_count_head_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                                  size_t key_size, const char *value, size_t value_size) {
+    size_t *totals = (size_t *)cls;
+    totals[0] += 1;
+    if (kind == MHD_HEADER_KIND) {
+        totals[1] += key_size + 2 + value_size + 2;
+        if (key_size == 6 && strncasecmp(key, "Cookie", 6) == 0) totals[2] += value_size;
+    }
+    (void)value;
+    return MHD_YES;
+}
+
+/// Fills `totals` (three counts, see footprint_count_head_value) for the request on `connection`.
+static inline void footprint_mhd_head_size(struct MHD_Connection *connection, size_t *totals) {
+    totals[0] = 0;
+    totals[1] = 0;
+    totals[2] = 0;
+    MHD_get_connection_values_n(connection, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND,
+                                footprint_count_head_value, totals);
 }
 
 /// The socket of a connection, or -1.

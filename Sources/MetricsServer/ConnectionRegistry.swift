@@ -1,7 +1,11 @@
 import Glibc
 import Synchronization
 
-/// Tracks each open connection's socket and whether it owes a request head, so stalled ones can be cut off.
+/// Tracks each open connection's socket and whether it owes the server a request, so stalled ones can be cut off.
+///
+/// The clock runs from connection (or from the previous response) until the request has been read completely: its
+/// head and anything after it. A client that sends a head and then trickles a body is on the same clock as one that
+/// trickles the head (slowloris).
 final class ConnectionRegistry: Sendable {
     private struct Record {
         let socket: Int32
@@ -18,12 +22,12 @@ final class ConnectionRegistry: Sendable {
         records.withLock { $0[Self.key(connection)] = nil }
     }
 
-    /// A request head arrived: the connection is busy until its response completes.
-    func requestStarted(_ connection: OpaquePointer) {
+    /// The request has been read completely: the connection is busy until its response completes.
+    func requestRead(_ connection: OpaquePointer) {
         records.withLock { $0[Self.key(connection)]?.waitingSince = nil }
     }
 
-    /// A response completed: the clock for the next request head starts.
+    /// A response completed: the clock for the next request starts.
     func requestCompleted(_ connection: OpaquePointer) {
         records.withLock { $0[Self.key(connection)]?.waitingSince = MonotonicClock.seconds() }
     }
@@ -40,8 +44,8 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// Whether a connection waiting for its next request head has bytes in its socket that libmicrohttpd has not
-    /// read: a request that arrived but is not being answered yet. Connections cut off as stalled do not count.
+    /// Whether a connection waiting for its next request has bytes in its socket that libmicrohttpd has not read: a
+    /// request that arrived but is not being answered yet. Connections cut off as stalled do not count.
     var haveUnreadInput: Bool {
         records.withLock { records in
             records.values.contains { record in

@@ -49,6 +49,8 @@ final class DaemonInstance: @unchecked Sendable {
             if quietChecks >= 2 { break }
             usleep(10_000)
         }
+        // Connections still waiting for a bcrypt check are suspended, and libmicrohttpd must not stop with any.
+        context.abandonVerifications()
         MHD_stop_daemon(daemon)
         retainedContext.release()
         strings.free()

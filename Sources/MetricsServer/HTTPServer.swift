@@ -10,6 +10,8 @@ public final class HTTPServer: Sendable {
     private let handler: any HTTPHandler
     private let state = Mutex(ServerState())
     private let reaper = Mutex<ReaperBox?>(nil)
+    /// One bound on bcrypt work for every daemon, the draining ones after a certificate change included.
+    private let gate: BcryptGate
 
     private struct ServerState: @unchecked Sendable {
         var current: DaemonInstance?
@@ -20,9 +22,13 @@ public final class HTTPServer: Sendable {
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler) {
         self.configuration = configuration
         self.handler = handler
+        self.gate = BcryptGate(limit: configuration.concurrentPasswordChecks)
     }
 
     deinit { stop(gracePeriodSeconds: 0) }
+
+    /// bcrypt checks running now, across every daemon.
+    var passwordChecksRunning: Int { gate.inUse }
 
     /// The port the server listens on (the real one when configured with port 0); 0 before start.
     public var boundPort: UInt16 {
@@ -98,10 +104,10 @@ public final class HTTPServer: Sendable {
     // MARK: - Daemons
 
     private func startInstance(security: WebSecurity, listenSocket: Int32?) throws(HTTPServerError) -> DaemonInstance {
-        let context = ServerContext(
-            handler: handler, security: security, maximumConcurrentRequests: configuration.maximumConcurrentRequests)
+        let context = ServerContext(handler: handler, security: security, limits: configuration, gate: gate)
         var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_USE_ITC.rawValue
-        flags |= MHD_USE_TURBO.rawValue
+        // Suspend and resume: a connection waits for its bcrypt check without holding one of the daemon's threads.
+        flags |= MHD_USE_TURBO.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
         var strings = CStrings()
         var tlsOptions: [MHD_OptionItem] = []
         if let tls = security.tls {
@@ -181,6 +187,13 @@ public final class HTTPServer: Sendable {
                 option: .NOTIFY_CONNECTION,
                 value: unsafeBitCast(connectionNotified as MHD_NotifyConnectionCallback, to: Int.self),
                 ptr_value: context.toOpaque()),
+            MHD_OptionItem(
+                option: .URI_LOG_CALLBACK,
+                value: unsafeBitCast(requestLineParsed as RequestLineCallback, to: Int.self),
+                ptr_value: context.toOpaque()),
+            MHD_OptionItem(
+                option: .UNESCAPE_CALLBACK, value: unsafeBitCast(keepEscapes as UnescapeCallback, to: Int.self),
+                ptr_value: nil),
         ]
         if let socketAddress {
             options.append(MHD_OptionItem(option: .SOCK_ADDR, value: 0, ptr_value: socketAddress))
@@ -206,7 +219,8 @@ public final class HTTPServer: Sendable {
 
     // MARK: - Slow clients
 
-    /// Every second, cuts off connections that have not sent a complete request head in time.
+    /// Every second, cuts off connections that have not sent a complete request (head and anything after it) in
+    /// time.
     private func startReaper() {
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "footprint.http.reaper"))
         timer.schedule(deadline: .now() + 1, repeating: 1, leeway: .milliseconds(100))
@@ -264,6 +278,19 @@ public final class HTTPServer: Sendable {
         return addresses
     }
 }
+
+/// libmicrohttpd's `MHD_OPTION_URI_LOG_CALLBACK`: called with the request-target as sent; returns the request's
+/// per-request pointer.
+private typealias RequestLineCallback =
+    @convention(c) (
+        UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?
+    ) -> UnsafeMutableRawPointer?
+
+/// libmicrohttpd's `MHD_OPTION_UNESCAPE_CALLBACK`: decodes a string in place and returns its new length.
+private typealias UnescapeCallback =
+    @convention(c) (
+        UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<CChar>?
+    ) -> Int
 
 /// Dispatch timers are thread-safe but not marked Sendable.
 private struct ReaperBox: @unchecked Sendable {

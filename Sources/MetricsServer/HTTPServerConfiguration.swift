@@ -10,20 +10,33 @@ public struct HTTPServerConfiguration: Sendable, Hashable {
     public var maximumConnectionsPerIP: Int
     /// Seconds a connection may stay idle before it is closed.
     public var connectionTimeoutSeconds: Int
-    /// Seconds a client has to send a complete request head after connecting or after its previous response; a
-    /// client trickling bytes (slowloris) is cut off then even though it never goes idle.
+    /// Seconds a client has to send a whole request (its head, and anything after it) after connecting or after its
+    /// previous response; a client trickling bytes (slowloris) is cut off then even though it never goes idle.
     public var requestHeaderTimeoutSeconds: Int
     /// Requests answered at once; more get 503 at once instead of a growing queue.
     public var maximumConcurrentRequests: Int
-    /// Memory per connection; it bounds the request line and headers (larger requests get 431).
+    /// Paths answered outside `maximumConcurrentRequests` (cheap probes such as `/-/healthy`), so a liveness probe
+    /// still answers while every slot is busy. Matched against the path as sent, without the query.
+    public var uncappedPaths: Set<String>
+    /// The largest request head: request line and header fields, each field counted as "name: value" and CRLF, a
+    /// Cookie header twice (libmicrohttpd copies it to parse it). Larger heads get 431.
+    public var maximumHeadBytes: Int
+    /// The most header fields, cookies and query arguments together in one request; more get 431.
+    public var maximumHeaderFields: Int
+    /// Memory per connection, which libmicrohttpd fills with the request head (its bytes, and a 64-byte record per
+    /// field) and the response head. It must hold the largest accepted head and a response, so that a head over
+    /// the limits is still answered 431 rather than closed for want of memory.
     public var connectionMemoryLimitBytes: Int
+    /// bcrypt checks run at once; further requests that need one get 429 at once.
+    public var concurrentPasswordChecks: Int
     /// Threads serving connections.
     public var threads: Int
 
     public init(
         address: ListenAddress, maximumConnections: Int, maximumConnectionsPerIP: Int,
         connectionTimeoutSeconds: Int, requestHeaderTimeoutSeconds: Int, maximumConcurrentRequests: Int,
-        connectionMemoryLimitBytes: Int = 32 * 1024, threads: Int = 2
+        uncappedPaths: Set<String> = [], maximumHeadBytes: Int = 32 * 1024, maximumHeaderFields: Int = 100,
+        connectionMemoryLimitBytes: Int = 48 * 1024, concurrentPasswordChecks: Int = 2, threads: Int = 2
     ) {
         self.address = address
         self.maximumConnections = maximumConnections
@@ -31,7 +44,11 @@ public struct HTTPServerConfiguration: Sendable, Hashable {
         self.connectionTimeoutSeconds = connectionTimeoutSeconds
         self.requestHeaderTimeoutSeconds = requestHeaderTimeoutSeconds
         self.maximumConcurrentRequests = maximumConcurrentRequests
+        self.uncappedPaths = uncappedPaths
+        self.maximumHeadBytes = maximumHeadBytes
+        self.maximumHeaderFields = maximumHeaderFields
         self.connectionMemoryLimitBytes = connectionMemoryLimitBytes
+        self.concurrentPasswordChecks = concurrentPasswordChecks
         self.threads = threads
     }
 }

@@ -3,20 +3,24 @@ import Dispatch
 import Glibc
 import Synchronization
 
-/// What libmicrohttpd keeps for a request between calls of the access handler (its per-request pointer): whether
-/// the request got one of the concurrent-request slots. Nil before the head is complete and after completion.
-enum RequestMarker: Int {
-    /// Counted in; completion counts it out.
-    case admitted = 1
-    /// Over the cap: answered 503, but still counted out at completion (the count went up before the refusal).
-    case refused = 2
-
-    var pointer: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: rawValue) }
-}
-
 // MARK: - libmicrohttpd callbacks
 
 // Free, nonisolated functions: libmicrohttpd calls them on its own threads, where a main-actor closure would trap.
+
+/// Called when a request line has been parsed, with the request-target as sent (libmicrohttpd splits the query off
+/// and unescapes only afterwards): starts the request's record, which libmicrohttpd then passes to every callback.
+func requestLineParsed(
+    cls: UnsafeMutableRawPointer?, uri: UnsafePointer<CChar>?, connection: OpaquePointer?
+) -> UnsafeMutableRawPointer? {
+    guard let uri else { return nil }
+    return Unmanaged.passRetained(RequestRecord(rawTarget: uri)).toOpaque()
+}
+
+/// libmicrohttpd's unescaping, replaced by none: the path is routed exactly as sent, so `/%6detrics` is not
+/// `/metrics`, and `%00` cannot cut a path short (a decoded NUL ends the C string the handler receives).
+func keepEscapes(cls: UnsafeMutableRawPointer?, connection: OpaquePointer?, text: UnsafeMutablePointer<CChar>?) -> Int {
+    text.map { strlen($0) } ?? 0
+}
 
 func accessHandler(
     cls: UnsafeMutableRawPointer?,
@@ -28,26 +32,41 @@ func accessHandler(
     uploadDataSize: UnsafeMutablePointer<Int>?,
     connectionContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> MHD_Result {
-    guard let cls, let connection, let url, let method else { return .NO }
+    guard let cls, let connection, let url, let method, let version, let recordPointer = connectionContext?.pointee
+    else { return .NO }
     let context = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
-    if connectionContext?.pointee == nil {
-        // First call for this request: its head is complete. Count it in once; completion counts it out. The
-        // response waits for the next call: one queued now, before libmicrohttpd has read the (empty) body, would
-        // make it close the connection instead of keeping it alive for the next scrape.
-        connectionContext?.pointee = (context.admit() ? RequestMarker.admitted : .refused).pointer
-        context.connections.requestStarted(connection)
+    let record = Unmanaged<RequestRecord>.fromOpaque(recordPointer).takeUnretainedValue()
+    let methodName = String(cString: method)
+    if !record.started {
+        // First call: the head is complete. Anything refused here is refused before it takes a slot or costs a
+        // password check, and answered at once with the connection closed.
+        record.started = true
+        context.requestBegan()
+        let headers = context.currentPolicy.security.headers
+        if let refusal = refusal(
+            of: record, connection: connection, url: url, method: methodName, version: version, context: context)
+        {
+            return queue(refusal, on: connection, extraHeaders: headers, closing: true)
+        }
+        if !context.limits.uncappedPaths.contains(String(cString: url)) {
+            record.holdsSlot = context.takeSlot()
+            record.overCap = !record.holdsSlot
+        }
+        // The response waits for the next call: one queued now, before libmicrohttpd has read the (empty) body,
+        // would make it close the connection instead of keeping it alive for the next scrape.
         return .YES
     }
     if let size = uploadDataSize, size.pointee > 0 {
-        size.pointee = 0  // a request body is never expected here: read and dropped
+        size.pointee = 0  // not reached: a request announcing a body was refused at its head
         return .YES
     }
-    if connectionContext?.pointee == RequestMarker.refused.pointer {
+    context.connections.requestRead(connection)
+    let policy = context.currentPolicy
+    if record.overCap {
         return queue(
             .text(503, "too many concurrent requests\n", headers: [("Retry-After", "1")]), on: connection,
-            extraHeaders: [:])
+            extraHeaders: policy.security.headers)
     }
-    let policy = context.currentPolicy
     if let tls = policy.security.tls, tls.clientAuthentication != .noClientCert {
         let status = footprint_mhd_client_certificate_status(connection)
         let refused =
@@ -60,21 +79,88 @@ func accessHandler(
         }
     }
     if let authenticator = policy.authenticator {
-        let header = MHD_lookup_connection_value(connection, .HEADER_KIND, "Authorization").map { String(cString: $0) }
-        guard authenticator.authorizes(header) else {
-            return queue(
-                .text(401, "Unauthorized\n", headers: [("WWW-Authenticate", "Basic realm=\"footprint_exporter\"")]),
-                on: connection, extraHeaders: policy.security.headers)
+        let unauthorized = HTTPResponse.text(
+            401, "Unauthorized\n", headers: [("WWW-Authenticate", "Basic realm=\"footprint_exporter\"")])
+        switch record.verification.withLock({ $0 }) {
+        case .done(let granted):
+            if !granted { return queue(unauthorized, on: connection, extraHeaders: policy.security.headers) }
+        case .running:
+            return .YES  // still suspended; not expected to be called
+        case .abandoned:
+            return .NO  // the daemon is stopping
+        case .none:
+            let header = MHD_lookup_connection_value(connection, .HEADER_KIND, "Authorization").map {
+                String(cString: $0)
+            }
+            switch authenticator.verdict(for: header) {
+            case .granted:
+                break
+            case .denied:
+                return queue(unauthorized, on: connection, extraHeaders: policy.security.headers)
+            case .needsCheck(let pending):
+                // bcrypt takes long by design: never on this thread, which serves other connections too.
+                if context.verifyInBackground(pending, with: authenticator, record: record, connection: connection) {
+                    return .YES  // answered when the check resumes the connection
+                }
+                return queue(
+                    .text(429, "too many password checks at once\n", headers: [("Retry-After", "1")]),
+                    on: connection, extraHeaders: policy.security.headers)
+            }
         }
     }
-    var path = String(cString: url)
-    if let query = path.firstIndex(of: "?") { path = String(path[..<query]) }
-    let response = context.handler.respond(to: HTTPRequest(method: String(cString: method), path: path))
+    // A percent-encoded NUL anywhere in the target (the path is routed undecoded, so it can only be in the query)
+    // is never a valid request to this server.
+    let response =
+        record.rawTarget.contains("%00")
+        ? .text(404, "404 page not found\n")
+        : context.handler.respond(to: HTTPRequest(method: methodName, path: String(cString: url)))
     return queue(response, on: connection, extraHeaders: policy.security.headers)
 }
 
-private func queue(_ response: HTTPResponse, on connection: OpaquePointer, extraHeaders: [String: String]) -> MHD_Result
-{
+/// What is wrong with a request whose head just arrived, as the response that refuses it; nil when nothing is.
+private func refusal(
+    of record: RequestRecord, connection: OpaquePointer, url: UnsafePointer<CChar>, method: String,
+    version: UnsafePointer<CChar>, context: ServerContext
+) -> HTTPResponse? {
+    // libmicrohttpd parses the request line in place: the target ends where the version begins, one terminating NUL
+    // before it. When the handler's path is the target seen at parse time but the version starts later, a NUL byte
+    // inside the target cut the C strings short: the path would not be what the client sent.
+    if UnsafeRawPointer(url) == record.rawTargetStart,
+        UnsafeRawPointer(version) != record.rawTargetStart + record.rawTargetLength + 1
+    {
+        return .text(400, "the request target holds a NUL byte\n")
+    }
+    let versionText = String(cString: version)
+    if versionText != "HTTP/1.0", MHD_lookup_connection_value(connection, .HEADER_KIND, "Host") == nil {
+        return .text(400, "an HTTP/1.1 request needs a Host header\n")
+    }
+    var totals = [Int](repeating: 0, count: 3)
+    footprint_mhd_head_size(connection, &totals)
+    let requestLine = method.utf8.count + 1 + record.rawTargetLength + 1 + versionText.utf8.count + 2
+    let headBytes = requestLine + totals[1] + totals[2] + 2
+    if totals[0] > context.limits.maximumHeaderFields || headBytes > context.limits.maximumHeadBytes {
+        return .text(
+            431,
+            "request head too large: at most \(context.limits.maximumHeaderFields) fields and \(context.limits.maximumHeadBytes) bytes\n"
+        )
+    }
+    // Only GET and HEAD are served, and neither takes a body: refuse one before reading it, so a client trickling
+    // a body holds no slot and no thread.
+    let length = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length").map { String(cString: $0) }
+    let announcesBody =
+        MHD_lookup_connection_value(connection, .HEADER_KIND, "Transfer-Encoding") != nil
+        || (length.map { !$0.allSatisfy { $0 == "0" } } ?? false)
+    if announcesBody {
+        return method == "GET" || method == "HEAD"
+            ? .text(400, "a \(method) request takes no body\n")
+            : .text(413, "request bodies are not accepted\n")
+    }
+    return nil
+}
+
+private func queue(
+    _ response: HTTPResponse, on connection: OpaquePointer, extraHeaders: [String: String], closing: Bool = false
+) -> MHD_Result {
     let created = response.body.withUnsafeBytes { bytes in
         MHD_create_response_from_buffer(
             bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
@@ -87,6 +173,9 @@ private func queue(_ response: HTTPResponse, on connection: OpaquePointer, extra
     for (name, value) in extraHeaders {
         _ = MHD_add_response_header(created, name, value)
     }
+    if closing {
+        _ = MHD_add_response_header(created, "Connection", "close")
+    }
     return MHD_queue_response(connection, UInt32(response.status), created)
 }
 
@@ -95,10 +184,12 @@ func requestCompleted(
     connectionContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     code: MHD_RequestTerminationCode
 ) {
-    guard let cls, let connection, connectionContext?.pointee != nil else { return }
+    guard let cls, let connection, let recordPointer = connectionContext?.pointee else { return }
     let context = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
     connectionContext?.pointee = nil
-    context.release()
+    let record = Unmanaged<RequestRecord>.fromOpaque(recordPointer).takeRetainedValue()
+    if record.holdsSlot { context.releaseSlot() }
+    if record.started { context.requestEnded() }
     context.connections.requestCompleted(connection)
 }
 

@@ -66,7 +66,7 @@ struct FootprintExporterCommand: ParsableCommand {
         do {
             try exporter.listen()
         } catch {
-            fail(error.description, code: 1)
+            fail(error.description, code: error.exitCode)
         }
         logger.info(
             "listening",

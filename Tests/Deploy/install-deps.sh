@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs what Tests/Deploy and Tests/Integration need: promtool and prometheus (Debian's `prometheus`),
+# Installs what Tests/Deploy, Tests/Integration and Tests/UI need: promtool and prometheus (Debian's `prometheus`),
 # amtool and alertmanager (Debian's `prometheus-alertmanager`, which names the server prometheus-alertmanager),
-# kubectl (with kustomize built in), systemd-analyze (optional) and the Python packages of requirements.txt.
+# kubectl (with kustomize built in), systemd-analyze (optional), chromium (Tests/UI) and the Python packages of
+# requirements.txt.
 # Idempotent: installs only what is missing. Run as root, or with sudo available for apt-get.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +29,11 @@ if need systemd-analyze; then apt_install systemd; fi
 # kubernetes-client (1.20) is too old for this kustomization's `labels:` field, so it is not a fallback.
 if need kubectl; then
     apt_install kubectl || echo "warning: no kubectl package; the kustomize tests of Tests/Deploy will fail" >&2
+fi
+
+# Headless chromium for the live page's tests (Tests/UI); without it they are skipped, saying why.
+if need chromium; then
+    apt_install chromium || echo "warning: no chromium package; the browser tests of Tests/UI will be skipped" >&2
 fi
 
 python3 -m pip install -q -r "$here/requirements.txt"

@@ -8,13 +8,16 @@ import signal
 import socket
 import ssl
 import statistics
+import subprocess
+import sys
+import textwrap
 import time
 import urllib.error
 import warnings
 
 import pytest
 
-from harness import run_binary, wait_for_log
+from harness import parse_metrics, run_binary, value, wait_for_log
 from tlscerts import PKI, der_to_pem_serial
 
 FIXTURE = "vm"  # the smallest tree: the estimate only; these tests are about the web layer
@@ -93,6 +96,26 @@ def test_client_certificate_required(exporter_factory, pki, tmp_path):
     assert refused(exporter, pki.client_context())  # no certificate
     assert refused(exporter, pki.client_context(pki.wrong_client_cert, pki.wrong_client_key))  # wrong CA
     # Refusals do not disturb the server.
+    assert exporter.get("/metrics")[0] == 200
+
+
+def test_client_certificate_must_allow_client_authentication(exporter_factory, pki, tmp_path):
+    """A certificate from the client CA whose extended key usage does not include clientAuth is refused, as Go's
+    crypto/x509 (which the exporter-toolkit uses) refuses it; one without the extension at all is accepted, as Go
+    accepts it."""
+    config = str(tmp_path / "web.yml")
+    write_web_config(config, tls_config(pki, "client_auth_type: RequireAndVerifyClientCert",
+                                        f"client_ca_file: {pki.ca_cert}"))
+    server_only = pki.make_client("server-only-client", "prometheus", pki.ca_cert, pki.ca_key, usage="serverAuth")
+    no_usage = pki.make_client("no-eku-client", "prometheus", pki.ca_cert, pki.ca_key, usage=None)
+    both = pki.make_client("both-client", "prometheus", pki.ca_cert, pki.ca_key, usage="serverAuth,clientAuth")
+    exporter = exporter_factory(FIXTURE, args=[f"--web.config.file={config}"],
+                                tls_context=pki.client_context(pki.client_cert, pki.client_key))
+    status, _, body = exporter.get("/metrics", tls_context=pki.client_context(*server_only))
+    assert status == 403, (status, body[:200])
+    assert "footprint_" not in body
+    assert exporter.get("/metrics", tls_context=pki.client_context(*no_usage))[0] == 200
+    assert exporter.get("/metrics", tls_context=pki.client_context(*both))[0] == 200
     assert exporter.get("/metrics")[0] == 200
 
 
@@ -257,10 +280,50 @@ def test_unknown_web_config_key_fails_startup(pki, tmp_path, text, key):
     (empty / "proc").mkdir()
     code, _, stderr = run_binary("--web.listen-address=127.0.0.1:0", f"--web.config.file={config}",
                                  f"--path.sysfs={empty}/sys", f"--path.procfs={empty}/proc")
-    assert code != 0
+    assert code == 2, (code, stderr)  # a bad file, like a bad flag or config file (README, "Validation")
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
     assert key in lines[0], stderr
+
+
+def _start_to_failure(*args, timeout=15):
+    """Runs the binary on an empty tree until it exits; fails the test when it keeps running (it should not start)."""
+    try:
+        return run_binary(*args, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the exporter started with {args} instead of refusing to")
+
+
+def test_bcrypt_cost_above_16_fails_startup(tmp_path):
+    """A cost-31 hash would take days per check; the exporter refuses such a file at start-up, naming user and cost."""
+    config = str(tmp_path / "web.yml")
+    slow = "$2b$31$" + "abcdefghijklmnopqrstuu" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234"
+    write_web_config(config, f"basic_auth_users:\n  prometheus: '{bcrypt_hash('s3cret', 8)}'\n  slowpoke: '{slow}'\n")
+    empty = tmp_path / "root"
+    (empty / "sys").mkdir(parents=True)
+    (empty / "proc").mkdir()
+    code, _, stderr = _start_to_failure("--web.listen-address=127.0.0.1:0", f"--web.config.file={config}",
+                                        f"--path.sysfs={empty}/sys", f"--path.procfs={empty}/proc")
+    assert code == 2, (code, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "slowpoke" in lines[0] and "31" in lines[0] and "16" in lines[0], stderr
+
+
+def test_cannot_listen_fails_startup_with_code_1(tmp_path):
+    """Only a failure to listen exits 1 (README, "Validation"); the line names the address and the reason."""
+    empty = tmp_path / "root"
+    (empty / "sys").mkdir(parents=True)
+    (empty / "proc").mkdir()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, _, stderr = _start_to_failure(f"--web.listen-address=127.0.0.1:{port}",
+                                            f"--path.sysfs={empty}/sys", f"--path.procfs={empty}/proc")
+    assert code == 1, (code, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot listen" in lines[0] and str(port) in lines[0], stderr
 
 
 # MARK: - Basic auth
@@ -375,9 +438,167 @@ def test_basic_auth_users_change_on_sighup(exporter_factory, tmp_path):
     # The old password no longer works, even though it was cached as good; the new one does.
     assert exporter.get("/metrics")[0] == 401
     assert exporter.get("/metrics", auth=("prometheus", "hunter2"))[0] == 200
-    # Dropping basic_auth_users opens the server again.
+    # Dropping basic_auth_users would open the server: a reload may not do that (an emptied or half-written file
+    # looks the same); the users in force stay and the exporter says a restart applies it.
     write_web_config(config, "http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
     exporter.process.send_signal(signal.SIGHUP)
-    wait_for_log(exporter, "web configuration reloaded", count=2)
-    status, headers, _ = exporter.get("/metrics", auth=False)
-    assert status == 200 and headers.get("X-Frame-Options") == "deny"
+    wait_for_log(exporter, "web configuration would turn off basic auth")
+    assert exporter.get("/metrics", auth=False)[0] == 401
+    assert exporter.get("/metrics", auth=("prometheus", "hunter2"))[0] == 200
+    assert exporter.logs().count("web configuration reloaded") == 1
+
+
+# MARK: - Weakening reloads
+
+def reload_failures(exporter):
+    samples = parse_metrics(exporter.get("/metrics")[2])
+    return value(samples, "footprint_web_config_reload_failures_total")
+
+
+def wait_for_reload_failures(exporter, at_least, timeout=10):
+    """Waits until the exported count of failed web-config reloads reaches `at_least` (it is rendered each sample)."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = reload_failures(exporter)
+        if seen >= at_least:
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"footprint_web_config_reload_failures_total stayed at {seen}, expected >= {at_least}")
+
+
+def plain_http_answered(port):
+    """Whether a plain-HTTP scrape of `port` gets an HTTP answer (it must not while TLS is in force)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as plain:
+        plain.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        try:
+            while True:
+                chunk = plain.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+    return data.startswith(b"HTTP/1.")
+
+
+def test_reload_that_would_weaken_security_keeps_the_config_in_force(exporter_factory, pki, tmp_path):
+    """TLS and basic auth in force; the file is emptied, cut to `basic_auth_users:`, then loses its users. Each reload
+    would turn protection off, so each is refused like a broken file: logged at error, counted, the config in force
+    kept (plain HTTP still refused, credentials still required)."""
+    config = str(tmp_path / "web.yml")
+    users = {"prometheus": bcrypt_hash("s3cret", 8)}
+    write_web_config(config, tls_config(pki) + basic_auth_config(users))
+    exporter = exporter_factory(FIXTURE, args=[f"--web.config.file={config}"], tls_context=pki.client_context(),
+                                auth=("prometheus", "s3cret"))
+    assert not plain_http_answered(exporter.port)
+    steps = [("", "web configuration would turn off TLS"),
+             ("basic_auth_users:\n", "web configuration would turn off TLS"),
+             (tls_config(pki), "web configuration would turn off basic auth")]
+    for count, (text, message) in enumerate(steps, start=1):
+        write_web_config(config, text)
+        exporter.process.send_signal(signal.SIGHUP)
+        wait_for_log(exporter, message)
+        assert not plain_http_answered(exporter.port), text
+        assert exporter.get("/metrics", auth=False)[0] == 401, text
+        status, _, body = exporter.get("/metrics")
+        assert status == 200 and "footprint_build_info" in body, text
+        wait_for_reload_failures(exporter, count)
+    logs = exporter.logs()
+    refusals = [line for line in logs.splitlines() if "would turn off" in line]
+    assert refusals and all("level=error" in line and "restart the exporter to apply it" in line
+                            for line in refusals), refusals
+    assert "web configuration reloaded" not in logs
+    # A change that keeps TLS and users still applies.
+    write_web_config(config, tls_config(pki) + basic_auth_config({**users, "grafana": bcrypt_hash("hunter2", 8)}))
+    exporter.process.send_signal(signal.SIGHUP)
+    wait_for_log(exporter, "web configuration reloaded")
+    assert exporter.get("/metrics", auth=("grafana", "hunter2"))[0] == 200
+
+
+# MARK: - bcrypt under load
+
+ATTACKER = textwrap.dedent("""
+    import base64, http.client, json, sys, threading, time
+    port, count, seconds, header = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    deadline = time.monotonic() + seconds
+    lock = threading.Lock()
+    seen = {"statuses": {}, "bad_429": 0}
+    ready = threading.Barrier(count + 1)
+
+    def attack(index):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                                source_address=(f"127.0.0.{40 + index % 8}", 0))
+        attempt = 0
+        while time.monotonic() < deadline:
+            attempt += 1
+            user = f"ghost{index}-{attempt}" if index % 2 else "prometheus"
+            token = base64.b64encode(f"{user}:wrong-{attempt}".encode()).decode()
+            try:
+                connection.request("GET", "/metrics", headers={"Authorization": f"Basic {token}"})
+                if attempt == 1:
+                    ready.wait()  # every first request is on its way before the scraper starts
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+                if status == 429 and (response.getheader("Retry-After") != "1" or not response.getheader(header)):
+                    with lock:
+                        seen["bad_429"] += 1
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                status = "error"
+            with lock:
+                seen["statuses"][str(status)] = seen["statuses"].get(str(status), 0) + 1
+
+    threads = [threading.Thread(target=attack, args=(index,), daemon=True) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    print("attacking", flush=True)
+    for thread in threads:
+        thread.join(max(0.0, deadline + 12 - time.monotonic()))
+    with lock:
+        print(json.dumps(seen), flush=True)
+""")
+
+
+def test_bcrypt_flood_does_not_slow_an_authorised_scraper(exporter_factory, tmp_path):
+    """40 clients sending unknown users and wrong passwords for a cost-12 user: bcrypt work is capped (the excess gets
+    429 with Retry-After at once), and a scraper whose credentials are cached keeps answering fast."""
+    import json
+
+    config = str(tmp_path / "web.yml")
+    write_web_config(config, basic_auth_config({"prometheus": bcrypt_hash("s3cret", 12)}))
+    exporter = exporter_factory(FIXTURE, args=[f"--web.config.file={config}"], auth=("prometheus", "s3cret"))
+    test_started = time.monotonic()
+    assert exporter.get("/metrics", timeout=20)[0] == 200  # one bcrypt: the credentials are cached from now on
+    attacker = subprocess.Popen([sys.executable, "-c", ATTACKER, str(exporter.port), "40", "14", "X-Frame-Options"],
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        assert attacker.stdout.readline().strip() == "attacking"
+        latencies = []
+        statuses = []
+        deadline = time.monotonic() + 10
+        while len(latencies) < 20 and time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                status = exporter.get("/metrics", timeout=5)[0]
+            except (OSError, urllib.error.URLError):
+                status = None
+            latencies.append(time.monotonic() - started)
+            statuses.append(status)
+        median = statistics.median(latencies)
+        report = f"latencies {[round(t, 2) for t in latencies]}, statuses {statuses}"
+        assert median < 0.5, f"authorised scrape median {median:.2f}s under a bcrypt flood: {report}"
+        assert statuses.count(200) == len(statuses) and max(latencies) < 3, report
+        output, _ = attacker.communicate(timeout=25)
+    finally:
+        if attacker.poll() is None:
+            attacker.kill()
+            attacker.communicate()
+    seen = json.loads(output.strip().splitlines()[-1])
+    assert seen["statuses"].get("429", 0) > 0, seen
+    assert seen["bad_429"] == 0, seen
+    assert set(seen["statuses"]) <= {"401", "429"}, seen
+    assert time.monotonic() - test_started < 30

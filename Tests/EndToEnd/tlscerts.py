@@ -62,9 +62,12 @@ class PKI:
             "basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=serverAuth",
             "subjectAltName=IP:127.0.0.1,DNS:localhost"])
 
-    def make_client(self, name, common_name, ca_cert, ca_key):
-        return self._sign(name, common_name, ca_cert, ca_key, [
-            "basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth"])
+    def make_client(self, name, common_name, ca_cert, ca_key, usage="clientAuth"):
+        """A client certificate; `usage` is its extended key usage (None: no such extension at all)."""
+        extensions = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature"]
+        if usage is not None:
+            extensions.append(f"extendedKeyUsage={usage}")
+        return self._sign(name, common_name, ca_cert, ca_key, extensions)
 
     def client_context(self, cert=None, key=None, minimum=None, maximum=None):
         """A client context that verifies the server against the good CA, optionally presenting a certificate."""

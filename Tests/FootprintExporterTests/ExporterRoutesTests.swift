@@ -69,6 +69,24 @@ final class ExporterRoutesTests: XCTestCase {
         XCTAssertTrue(String(decoding: json.body, as: UTF8.self).contains(#""pue":1.5"#))
     }
 
+    /// Validation refuses markup characters in the path; the page escapes them anyway.
+    func testLandingPageEscapesTheTelemetryPath() {
+        let router = ExporterRoutes.router(
+            telemetryPath: "/m\"><script>alert('x')</script>&", store: SnapshotStore(), liveUI: false)
+        let page = String(decoding: get(router, "/").body, as: UTF8.self)
+        XCTAssertFalse(page.contains("<script>"), page)
+        XCTAssertTrue(
+            page.contains(#"href="/m&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;""#), page)
+    }
+
+    func testTheProbesAreTheHealthAndReadinessRoutes() {
+        XCTAssertEqual(ExporterRoutes.probes, ["/-/healthy", "/-/ready"])
+        let router = ExporterRoutes.router(telemetryPath: "/metrics", store: SnapshotStore())
+        for probe in ExporterRoutes.probes {
+            XCTAssertNotEqual(get(router, probe).status, 404, probe)
+        }
+    }
+
     func testCustomTelemetryPathReplacesMetrics() {
         let store = SnapshotStore()
         store.publish(Array("x 1\n".utf8))

@@ -114,4 +114,88 @@ final class BasicAuthenticatorTests: XCTestCase {
         XCTAssertEqual(authenticator.cachedCount, spellings.count)
         XCTAssertLessThanOrEqual(authenticator.cachedCount, BasicAuthenticator.cacheLimit)
     }
+
+    /// Users at costs 4 and 12: an unknown name must cost what some real user costs, chosen by the name alone, so the
+    /// timing of unknown names has the same spread as real users' (a wrong password for the cost-4 user answers in a
+    /// millisecond; if every unknown name cost 12, a fast answer would prove the user exists).
+    func testUnknownUsersCostWhatARealUserCostsChosenByName() throws {
+        let cheap = try XCTUnwrap(BasicAuthenticator.hash(password: "a", cost: 4))
+        let users = ["cheap": cheap, "dear": "$2y$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"]
+        let authenticator = BasicAuthenticator(users: users)
+        XCTAssertEqual(authenticator.costs, [4, 12])
+        var seen: [UInt: Int] = [:]
+        for index in 0..<200 {
+            let name = "ghost-\(index)"
+            let cost = BasicAuthenticator.dummyCost(forUnknownUser: name, costs: authenticator.costs)
+            XCTAssertEqual(cost, BasicAuthenticator.dummyCost(forUnknownUser: name, costs: [4, 12]), "deterministic")
+            XCTAssertEqual(BasicAuthenticator.cost(of: authenticator.dummyHash(forUnknownUser: name)), cost, name)
+            seen[cost, default: 0] += 1
+        }
+        XCTAssertEqual(Set(seen.keys), [4, 12], "every real cost is used for some unknown names: \(seen)")
+        XCTAssertGreaterThan(seen[4] ?? 0, 60, "\(seen)")
+        XCTAssertGreaterThan(seen[12] ?? 0, 60, "\(seen)")
+        // A second authenticator over the same users (a reload) picks the same cost for the same name.
+        let again = BasicAuthenticator(users: users)
+        for index in 0..<20 {
+            XCTAssertEqual(
+                BasicAuthenticator.cost(of: again.dummyHash(forUnknownUser: "ghost-\(index)")),
+                BasicAuthenticator.cost(of: authenticator.dummyHash(forUnknownUser: "ghost-\(index)")))
+        }
+        // The choice is a stable function of the name (FNV-1a), not of the process: pinned values.
+        XCTAssertEqual(BasicAuthenticator.dummyCost(forUnknownUser: "", costs: [4, 12]), 12)
+        XCTAssertEqual(BasicAuthenticator.dummyCost(forUnknownUser: "a", costs: [4, 12]), 4)
+        XCTAssertEqual(BasicAuthenticator.dummyCost(forUnknownUser: "ghost", costs: [4, 12]), 4)
+    }
+
+    func testOneDummyHashPerDistinctCost() throws {
+        let four = try XCTUnwrap(BasicAuthenticator.hash(password: "a", cost: 4))
+        let alsoFour = try XCTUnwrap(BasicAuthenticator.hash(password: "b", cost: 4))
+        let five = try XCTUnwrap(BasicAuthenticator.hash(password: "c", cost: 5))
+        let authenticator = BasicAuthenticator(users: ["a": four, "b": alsoFour, "c": five])
+        XCTAssertEqual(authenticator.dummyHashes.count, 2)
+        XCTAssertEqual(Set(authenticator.dummyHashes.keys), [4, 5])
+        for (cost, dummy) in authenticator.dummyHashes {
+            XCTAssertEqual(BasicAuthenticator.cost(of: dummy), cost, dummy)
+            XCTAssertFalse(BasicAuthenticator.verify(password: "", hash: dummy), "a dummy never matches")
+        }
+        // Unknown users are refused whichever dummy they get.
+        for index in 0..<10 {
+            XCTAssertFalse(authenticator.authorizes(header("nobody\(index)", "a")))
+        }
+    }
+
+    func testVerdictAnswersCacheHitsAndMalformedHeadersWithoutBcrypt() throws {
+        let hash = try XCTUnwrap(BasicAuthenticator.hash(password: "secret", cost: 4))
+        let authenticator = BasicAuthenticator(users: ["prometheus": hash])
+        guard case .denied = authenticator.verdict(for: "Basic !!!") else {
+            return XCTFail("malformed needs no bcrypt")
+        }
+        guard case .denied = authenticator.verdict(for: nil) else { return XCTFail("no header needs no bcrypt") }
+        guard case .needsCheck(let pending) = authenticator.verdict(for: header("prometheus", "secret")) else {
+            return XCTFail("an uncached password needs bcrypt")
+        }
+        XCTAssertTrue(pending.knownUser)
+        XCTAssertTrue(authenticator.check(pending))
+        guard case .granted = authenticator.verdict(for: header("prometheus", "secret")) else {
+            return XCTFail("a cached credential needs no bcrypt")
+        }
+        guard case .needsCheck(let unknown) = authenticator.verdict(for: header("ghost", "secret")) else {
+            return XCTFail("an unknown user pays bcrypt like a known one")
+        }
+        XCTAssertFalse(unknown.knownUser)
+        XCTAssertFalse(authenticator.check(unknown))
+    }
+
+    func testBcryptGateAdmitsUpToItsLimitAndNeverWaits() {
+        let gate = BcryptGate(limit: 2)
+        XCTAssertTrue(gate.tryEnter())
+        XCTAssertTrue(gate.tryEnter())
+        XCTAssertFalse(gate.tryEnter(), "a third check at once is refused, not queued")
+        XCTAssertEqual(gate.inUse, 2)
+        gate.leave()
+        XCTAssertTrue(gate.tryEnter())
+        gate.leave()
+        gate.leave()
+        XCTAssertEqual(gate.inUse, 0)
+    }
 }

@@ -79,13 +79,30 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(response.header("Allow"), "GET, HEAD")
     }
 
-    func testPostWithABodyIs405() throws {
+    /// The server takes no request bodies: another method with one is refused before its body is read.
+    func testPostWithABodyIs413AndClosesTheConnection() throws {
         let (_, port) = try startedServer()
         let response = try RawHTTPClient.exchange(
-            "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
             port: port)
-        XCTAssertEqual(response.status, 405, response.statusLine)
-        XCTAssertEqual(response.header("Allow"), "GET, HEAD")
+        XCTAssertEqual(response.status, 413, response.statusLine)
+        XCTAssertEqual(response.header("Connection"), "close")
+    }
+
+    /// GET and HEAD never take a body: one announced (by a length or any transfer coding) is a malformed request.
+    func testGetOrHeadWithABodyIs400AndClosesTheConnection() throws {
+        let (_, port) = try startedServer()
+        for head in [
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            "HEAD /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n",
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ] {
+            let response = try RawHTTPClient.exchange(head, port: port)
+            XCTAssertEqual(response.status, 400, head)
+            XCTAssertEqual(response.header("Connection"), "close", head)
+        }
+        let empty = try RawHTTPClient.request("GET", "/metrics", port: port, extraHeaders: "Content-Length: 0\r\n")
+        XCTAssertEqual(empty.status, 200, "an empty body is no body")
     }
 
     func testUnknownPathIs404() throws {
@@ -160,13 +177,14 @@ final class HTTPServerTests: XCTestCase {
         let router = Router(routes: [
             "/big": { HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: big) },
             "/metrics": { .text(200, Self.metricsBody) },
+            "/-/healthy": { .text(200, "Healthy\n") },
         ])
-        let server = HTTPServer(
-            configuration: Self.configuration(
-                address: try XCTUnwrap(ListenAddress(parsing: "127.0.0.1:0")), maximumConcurrentRequests: 1),
-            handler: router)
+        var configuration = Self.configuration(
+            address: try XCTUnwrap(ListenAddress(parsing: "127.0.0.1:0")), maximumConcurrentRequests: 1)
+        configuration.uncappedPaths = ["/-/healthy"]
+        let server = HTTPServer(configuration: configuration, handler: router)
         servers.append(server)
-        try server.start()
+        try server.start(security: WebSecurity(headers: ["X-Frame-Options": "deny"]))
         let port = server.boundPort
         XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: port).status, 200, "under the cap")
 
@@ -187,7 +205,13 @@ final class HTTPServerTests: XCTestCase {
         }
         let response = try XCTUnwrap(refused, "no 503 while a request was in flight with a cap of 1")
         XCTAssertEqual(response.header("Retry-After"), "1")
+        XCTAssertEqual(response.header("X-Frame-Options"), "deny", "a refusal carries the configured headers")
         XCTAssertEqual(response.bodyText, "too many concurrent requests\n")
+        XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: port).status, 503, "still held")
+        // The liveness probe does not count against the cap: it answers while every slot is taken.
+        let probe = try RawHTTPClient.request("GET", "/-/healthy", port: port)
+        XCTAssertEqual(probe.status, 200)
+        XCTAssertEqual(probe.header("X-Frame-Options"), "deny")
         XCTAssertEqual(try RawHTTPClient.request("GET", "/metrics", port: port).status, 503, "still held")
 
         close(holder)  // the held request completes (aborted), and its slot is free again

@@ -39,10 +39,10 @@ public struct SettingCatalogue: Sendable {
         help: "Idle time after which a connection is closed")
     public let readHeaderTimeout = Setting<Duration>.duration(
         "web.read-header-timeout", default: .seconds(10), in: .seconds(1)...(.seconds(3600)),
-        help: "Time a client has to send a request head; cuts off slow clients")
+        help: "Time a client has to send a whole request, head and anything after it; cuts off slow clients")
     public let maximumConcurrentRequests = Setting<Int>.integer(
         "web.max-concurrent-requests", default: 64, in: 1...65_536,
-        help: "Requests answered at once; more get 503 at once")
+        help: "Requests answered at once, /-/healthy and /-/ready not counted; more get 503 at once")
     public let webConfigFile = Setting<String?>.optionalPath(
         "web.config.file",
         help: "exporter-toolkit web configuration: TLS, basic auth, headers; re-read on change and on SIGHUP")

@@ -68,24 +68,28 @@ public final class Exporter: Sendable {
                 settings: settings
             )
         }
-        sampler = Sampler(
-            hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
-            settings: AccountingSettings(configuration),
-            store: store, logger: logger, attribution: attribution,
-            restoring: persistence?.restore() ?? SamplerState(),
-            beforePublish: Self.saver(persistence))
         let router = ExporterRoutes.router(
             telemetryPath: configuration.telemetryPath, store: store, liveUI: !configuration.disableUI)
-        server = HTTPServer(
+        let server = HTTPServer(
             configuration: HTTPServerConfiguration(
                 address: configuration.listenAddress,
                 maximumConnections: configuration.maximumConnections,
                 maximumConnectionsPerIP: configuration.maximumConnectionsPerIP,
                 connectionTimeoutSeconds: Int(configuration.connectionTimeout.components.seconds),
                 requestHeaderTimeoutSeconds: Int(configuration.readHeaderTimeout.components.seconds),
-                maximumConcurrentRequests: configuration.maximumConcurrentRequests),
+                maximumConcurrentRequests: configuration.maximumConcurrentRequests,
+                uncappedPaths: ExporterRoutes.probes),
             handler: router)
-        webWatcher = WebConfigWatcher(path: configuration.webConfigFile, server: server, logger: logger)
+        self.server = server
+        let webWatcher = WebConfigWatcher(path: configuration.webConfigFile, server: server, logger: logger)
+        self.webWatcher = webWatcher
+        sampler = Sampler(
+            hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
+            settings: AccountingSettings(configuration),
+            store: store, logger: logger, attribution: attribution,
+            restoring: persistence?.restore() ?? SamplerState(),
+            beforePublish: Self.saver(persistence),
+            webConfigReloadFailures: { webWatcher.reloadFailures })
     }
 
     private static func saver(_ persistence: StatePersistence?) -> (@Sendable (SamplerState) -> Void)? {
@@ -94,19 +98,26 @@ public final class Exporter: Sendable {
     }
 
     /// Reads the web configuration and binds the listen address; throws with a one-line reason when either fails.
-    public func listen() throws(ConfigurationError) {
+    public func listen() throws(ListenError) {
         var security = WebSecurity.open
         if let path = configuration.webConfigFile {
             do {
                 security = try WebConfigFile.load(path)
             } catch {
-                throw ConfigurationError(error.message)
+                throw .configuration(ConfigurationError(error.message))
             }
         }
         do {
             try server.start(security: security)
         } catch {
-            throw ConfigurationError(error.description)
+            switch error {
+            case .invalidTLS:
+                // The TLS material of the web config file (a key that does not match its certificate, say).
+                throw .configuration(
+                    ConfigurationError("web config file \(configuration.webConfigFile ?? ""): \(error)"))
+            case .cannotListen, .unresolvableHost:
+                throw .cannotListen(error.description)
+            }
         }
         webWatcher.start(applied: security)
     }
@@ -120,5 +131,27 @@ public final class Exporter: Sendable {
             HTTPService(server: server, webWatcher: webWatcher),
             ReloadService(exporter: self),
         ]
+    }
+}
+
+/// Why the exporter could not start serving, with the exit code README.md ("Validation") gives it: 2 for a bad web
+/// config file, like any other bad setting, and 1 when it cannot listen.
+public enum ListenError: Error, Sendable, CustomStringConvertible {
+    case configuration(ConfigurationError)
+    case cannotListen(String)
+
+    /// The one line that names the problem.
+    public var description: String {
+        switch self {
+        case .configuration(let error): error.message
+        case .cannotListen(let reason): reason
+        }
+    }
+
+    public var exitCode: Int32 {
+        switch self {
+        case .configuration: 2
+        case .cannotListen: 1
+        }
     }
 }

@@ -2,6 +2,10 @@ import MetricsServer
 
 /// The HTTP routes of docs/design.md §6: the metrics, the live page and its JSON, health and readiness.
 enum ExporterRoutes {
+    /// The probes: cheap answers that must come even while every concurrent-request slot is busy with a scrape (a
+    /// liveness probe that got 503 would have the exporter restarted for being busy).
+    static let probes: Set<String> = ["/-/healthy", "/-/ready"]
+
     static func router(telemetryPath: String, store: SnapshotStore, liveUI: Bool = true) -> Router {
         let links = linkPage(telemetryPath: telemetryPath)
         return Router(routes: [

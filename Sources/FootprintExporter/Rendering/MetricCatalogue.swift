@@ -64,6 +64,11 @@ public enum MetricCatalogue {
     public static let buildInfo = MetricFamily(
         name: "footprint_build_info", type: .gauge,
         help: "Build identity, always 1.", labelNames: ["version", "revision"])
+    public static let webConfigReloadFailures = MetricFamily(
+        name: "footprint_web_config_reload_failures_total", type: .counter,
+        help:
+            "Web configuration reloads that failed or would have weakened security; the configuration in force was kept.",
+        labelNames: [])
 
     public static let workloadEnergy = MetricFamily(
         name: "footprint_workload_energy_joules_total", type: .counter,
@@ -98,5 +103,6 @@ public enum MetricCatalogue {
         domainEnergy, domainPower, energy, facilityEnergy, co2e, power, pue, gridIntensity, co2eBudget, sourceUp,
         sampleErrors, sourceDuration, lastSample, gpuInfo, buildInfo, workloadEnergy, workloadFacilityEnergy,
         workloadCO2e, workloadInfo, unattributedEnergy, expiredWorkloadEnergy, workloads, attributionOverflow,
+        webConfigReloadFailures,
     ]
 }

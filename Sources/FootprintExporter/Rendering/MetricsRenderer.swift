@@ -3,7 +3,8 @@ import Workloads
 
 /// Turns the sampler's state into the exposition, family by family, from the catalogue.
 enum MetricsRenderer {
-    static func render(state: SamplerState, settings: AccountingSettings) -> [UInt8] {
+    /// - Parameter webConfigReloadFailures: web-configuration reloads that kept the configuration in force.
+    static func render(state: SamplerState, settings: AccountingSettings, webConfigReloadFailures: UInt64) -> [UInt8] {
         typealias C = MetricCatalogue
         var domainEnergy: [MetricSample] = []
         var domainPower: [MetricSample] = []
@@ -51,6 +52,7 @@ enum MetricsRenderer {
             (C.sourceDuration, durations),
             (C.gpuInfo, gpuInfo),
             (C.buildInfo, [MetricSample([BuildInfo.version, BuildInfo.revision], 1)]),
+            (C.webConfigReloadFailures, [MetricSample([], Double(webConfigReloadFailures))]),
         ]
         if let last = state.lastSampleUnixSeconds {
             families.append((C.lastSample, [MetricSample([], last)]))

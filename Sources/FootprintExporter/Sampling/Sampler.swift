@@ -48,18 +48,21 @@ public final class Sampler: Sendable {
     private let wantsProcesses = Flag()
     /// The last hour of power for the live page; outside `state`, which is copied for the state file each sample.
     private let history: Mutex<PowerHistory>
+    private let webConfigReloadFailures: @Sendable () -> UInt64
 
     /// - Parameters:
     ///   - hardwareSources: sources that measure (RAPL, NVML, hwmon); sampled in parallel each interval.
     ///   - estimateSource: the estimate, sampled only while a component lacks a measuring source.
     ///   - clock: the clocks that time readings and stamp samples.
+    ///   - webConfigReloadFailures: the web-config watcher's count of failed reloads, read for every sample.
     public init(
         hardwareSources: [any PowerSource], estimateSource: (any PowerSource)?, interval: Duration,
         settings: AccountingSettings, store: SnapshotStore, logger: Logger,
         clock: any SamplerClock = SystemClock(),
         attribution: (monitor: WorkloadMonitor, settings: AttributionSettings)? = nil,
         restoring restored: SamplerState = SamplerState(),
-        beforePublish: (@Sendable (SamplerState) -> Void)? = nil
+        beforePublish: (@Sendable (SamplerState) -> Void)? = nil,
+        webConfigReloadFailures: @escaping @Sendable () -> UInt64 = { 0 }
     ) {
         var restored = restored
         if attribution != nil && restored.attribution == nil {
@@ -72,6 +75,7 @@ public final class Sampler: Sendable {
         _ = restored.ledger.takeUnsplit()
         self.state = Mutex(restored)
         self.beforePublish = beforePublish
+        self.webConfigReloadFailures = webConfigReloadFailures
         self.clock = clock
         self.history = Mutex(
             PowerHistory(
@@ -158,10 +162,14 @@ public final class Sampler: Sendable {
             let reading = workloadRead?.wait(until: max(deadline, DispatchTime.now() + .milliseconds(50)))?.value
             attribute(reading, settings: attribution.settings, accounting: settings)
         }
+        let reloadFailures = webConfigReloadFailures()
         let (body, snapshot) = state.withLock { state -> ([UInt8], SamplerState) in
             state.lastSampleUnixSeconds = clock.unixSeconds()
             state.samplesTaken += 1
-            return (MetricsRenderer.render(state: state, settings: settings), state)
+            return (
+                MetricsRenderer.render(state: state, settings: settings, webConfigReloadFailures: reloadFailures),
+                state
+            )
         }
         let recent = history.withLock { history in
             history.append(

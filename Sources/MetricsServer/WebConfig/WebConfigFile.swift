@@ -90,9 +90,14 @@ public enum WebConfigFile {
                     guard let name = user.string, !name.isEmpty, !name.contains(":") else {
                         throw fail("basic_auth_users: user names must be non-empty and contain no colon")
                     }
-                    guard let hash = hash.string, isBcrypt(hash) else {
+                    guard let hash = hash.string, let cost = bcryptCost(hash) else {
                         throw fail(
                             "basic_auth_users: the password of \(name.debugDescription) must be a bcrypt hash ($2y$…)")
+                    }
+                    guard cost <= maximumBcryptCost else {
+                        throw fail(
+                            "basic_auth_users: the bcrypt cost of \(name.debugDescription) is \(cost); at most \(maximumBcryptCost) is accepted (each step doubles the work of every check)"
+                        )
                     }
                     security.basicAuthUsers[name] = hash
                 }
@@ -103,12 +108,18 @@ public enum WebConfigFile {
         return security
     }
 
-    static func isBcrypt(_ hash: String) -> Bool {
+    /// The highest bcrypt cost accepted. A check at cost c takes 2^c rounds: about a quarter of a second at 12 and
+    /// four seconds at 16 on a current core; bcrypt allows up to 31, where one check would take days.
+    static let maximumBcryptCost = 16
+
+    /// The cost of a bcrypt hash (`$2a$`, `$2b$` or `$2y$`, cost 4 to 31, 53 characters of salt and hash), or nil
+    /// when `hash` is not one.
+    static func bcryptCost(_ hash: String) -> Int? {
         let fields = hash.split(separator: "$", omittingEmptySubsequences: false)
-        guard fields.count == 4, fields[0].isEmpty, ["2a", "2b", "2y"].contains(fields[1]),
+        guard fields.count == 4, fields[0].isEmpty, ["2a", "2b", "2y"].contains(fields[1]), fields[2].count == 2,
             let cost = Int(fields[2]), (4...31).contains(cost), fields[3].count == 53
-        else { return false }
-        return true
+        else { return nil }
+        return cost
     }
 
     private static func parseTLS(

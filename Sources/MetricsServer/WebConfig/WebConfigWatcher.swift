@@ -3,15 +3,21 @@ import Logging
 import Synchronization
 
 /// Re-reads the web configuration file every few seconds and on SIGHUP, and hands changed settings to the server,
-/// so certificates rotate and users change without a restart. A broken new file keeps the old settings in force and
-/// is logged once per distinct problem.
+/// so certificates rotate and users change without a restart. A broken new file, or one that would turn off TLS,
+/// client-certificate checks or basic auth in force, keeps the old settings in force, is logged once per distinct
+/// problem and counted in `reloadFailures` every time.
 public final class WebConfigWatcher: Sendable {
     private let path: String?
     private let server: HTTPServer
     private let logger: Logger
     private let queue = DispatchQueue(label: "footprint.webconfig")
     private let state = Mutex(WatchState())
+    private let failures = Atomic<UInt64>(0)
     static let pollSeconds = 5
+
+    /// Reloads (each poll and each SIGHUP) that kept the configuration in force instead of applying the file: it was
+    /// broken, the server refused its TLS material, or it would have weakened security. Thread-safe.
+    public var reloadFailures: UInt64 { failures.load(ordering: .relaxed) }
 
     private struct WatchState: @unchecked Sendable {
         var applied: WebSecurity?
@@ -59,8 +65,18 @@ public final class WebConfigWatcher: Sendable {
         guard let path else { return }
         do throws(WebConfigError) {
             let security = try WebConfigFile.load(path)
-            guard security != state.withLock({ $0.applied }) else {
+            let applied = state.withLock { $0.applied }
+            guard security != applied else {
                 state.withLock { $0.lastProblem = nil }
+                return
+            }
+            if let applied, let weakening = applied.weakening(to: security) {
+                failures.add(1, ordering: .relaxed)
+                let message =
+                    "web configuration \(weakening); keeping the one in force; restart the exporter to apply it"
+                if isNewProblem(message) {
+                    logger.error("\(message)", metadata: ["path": "\(path)"])
+                }
                 return
             }
             do {
@@ -79,15 +95,21 @@ public final class WebConfigWatcher: Sendable {
                     "basic_auth_users": "\(security.basicAuthUsers.count)",
                 ])
         } catch {
+            failures.add(1, ordering: .relaxed)
             let problem = error.message
-            let isNew = state.withLock { state -> Bool in
-                defer { state.lastProblem = problem }
-                return state.lastProblem != problem
-            }
-            if isNew {
+            if isNewProblem(problem) {
                 logger.error(
                     "web configuration not reloaded; keeping the one in force", metadata: ["reason": "\(problem)"])
             }
+        }
+    }
+
+    /// Records `problem` as the latest; true when it differs from the one before (so it is logged once, not every
+    /// poll).
+    private func isNewProblem(_ problem: String) -> Bool {
+        state.withLock { state -> Bool in
+            defer { state.lastProblem = problem }
+            return state.lastProblem != problem
         }
     }
 }

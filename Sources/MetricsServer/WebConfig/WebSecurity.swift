@@ -14,6 +14,28 @@ public struct WebSecurity: Sendable, Hashable {
 
     /// Plain HTTP, no authentication.
     public static let open = WebSecurity()
+
+    /// What `next` would turn off that is in force now, as the end of a sentence ("would turn off TLS"), or nil
+    /// when it keeps every protection.
+    ///
+    /// A reload may tighten or change the configuration but not drop a protection: an emptied or half-written file
+    /// (an editor's save, a copy cut short) reads as no TLS or no users, and must not open a protected server. A
+    /// restart, where the operator is present, applies such a file.
+    public func weakening(to next: WebSecurity) -> String? {
+        if let tls {
+            guard let nextTLS = next.tls else { return "would turn off TLS" }
+            if tls.clientAuthentication.requiresCertificate && !nextTLS.clientAuthentication.requiresCertificate {
+                return "would stop requiring client certificates"
+            }
+            if tls.clientAuthentication.verifiesCertificate && !nextTLS.clientAuthentication.verifiesCertificate {
+                return "would stop verifying client certificates"
+            }
+        }
+        if !basicAuthUsers.isEmpty && next.basicAuthUsers.isEmpty {
+            return "would turn off basic auth"
+        }
+        return nil
+    }
 }
 
 /// What the server asks of a client's certificate.
