@@ -113,7 +113,12 @@ func accessHandler(
     let response =
         record.rawTarget.contains("%00")
         ? .text(404, "404 page not found\n")
-        : context.handler.respond(to: HTTPRequest(method: methodName, path: String(cString: url)))
+        : context.handler.respond(
+            to: HTTPRequest(
+                method: methodName, path: String(cString: url),
+                acceptEncoding: MHD_lookup_connection_value(connection, .HEADER_KIND, "Accept-Encoding").map {
+                    String(cString: $0)
+                }))
     return queue(response, on: connection, extraHeaders: policy.security.headers)
 }
 

@@ -132,3 +132,29 @@ def test_failed_read_keeps_baseline_and_vanished_zone_comes_back(exporter_factor
     # 1 J before it vanished, 2.5 J drawn while it was gone: nothing lost, nothing twice.
     assert value(up, "footprint_domain_energy_joules_total", source="rapl", domain="package", device="1") == 3.5
     assert exporter.logs().count("source read failed") == 1  # logged once, not every sample
+
+
+def test_gzip_scrape_is_the_same_exposition(exporter_factory):
+    """A client that accepts gzip (Prometheus always does) gets the same exposition compressed, with the headers a
+    cache needs; one that does not gets it plain."""
+    import gzip
+    import urllib.request
+    exporter = exporter_factory("intel-2socket")
+    exporter.wait_samples(2)
+
+    def fetch(encoding):
+        headers = {"Accept-Encoding": encoding} if encoding else {}
+        with urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{exporter.port}/metrics", headers=headers), timeout=10) as response:
+            return response.headers, response.read()
+
+    # Both requests must see the same sample: retry until two in a row agree (a sample may land in between).
+    for _ in range(50):
+        plain_headers, plain = fetch(None)
+        zipped_headers, zipped = fetch("gzip")
+        if gzip.decompress(zipped) == plain:
+            break
+    assert gzip.decompress(zipped) == plain
+    assert zipped_headers["Content-Encoding"] == "gzip" and zipped_headers["Vary"] == "Accept-Encoding"
+    assert plain_headers.get("Content-Encoding") is None
+    assert len(zipped) < len(plain) / 3

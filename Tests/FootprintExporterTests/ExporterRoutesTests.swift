@@ -87,6 +87,24 @@ final class ExporterRoutesTests: XCTestCase {
         }
     }
 
+    func testMetricsAreGzippedOnceForClientsThatAcceptIt() throws {
+        let store = SnapshotStore()
+        let body = Array(String(repeating: "footprint_energy_joules_total{component=\"cpu\"} 1\n", count: 200).utf8)
+        store.publish(body)
+        let router = ExporterRoutes.router(telemetryPath: "/metrics", store: store)
+        let plain = router.respond(to: HTTPRequest(method: "GET", path: "/metrics"))
+        XCTAssertEqual(plain.body, body)
+        XCTAssertNil(header(plain, "Content-Encoding"))
+        XCTAssertEqual(header(plain, "Vary"), "Accept-Encoding")
+        let gzipped = router.respond(
+            to: HTTPRequest(method: "GET", path: "/metrics", acceptEncoding: "gzip, deflate"))
+        XCTAssertEqual(header(gzipped, "Content-Encoding"), "gzip")
+        XCTAssertEqual(Array(gzipped.body.prefix(2)), [0x1F, 0x8B], "a gzip member")
+        XCTAssertLessThan(gzipped.body.count, body.count / 10)
+        let again = router.respond(to: HTTPRequest(method: "GET", path: "/metrics", acceptEncoding: "gzip"))
+        XCTAssertEqual(again.body, gzipped.body, "compressed once per sample and reused")
+    }
+
     func testCustomTelemetryPathReplacesMetrics() {
         let store = SnapshotStore()
         store.publish(Array("x 1\n".utf8))

@@ -68,3 +68,28 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(router.respond(to: HTTPRequest(method: "GET", path: "/x")).body, Array("2".utf8))
     }
 }
+
+/// Content negotiation of the request's `Accept-Encoding`.
+final class AcceptEncodingTests: XCTestCase {
+    private func accepts(_ header: String?) -> Bool {
+        HTTPRequest(method: "GET", path: "/metrics", acceptEncoding: header).acceptsGzip
+    }
+
+    func testGzipIsAcceptedWhenListedWithoutQZero() {
+        XCTAssertTrue(accepts("gzip"))
+        XCTAssertTrue(accepts("identity, gzip"))
+        XCTAssertTrue(accepts("gzip;q=0.5, deflate"))
+        XCTAssertTrue(accepts("GZIP"))
+        XCTAssertTrue(accepts("*"))
+        XCTAssertTrue(accepts("x-gzip"))
+    }
+
+    func testGzipIsRefusedWhenAbsentOrAtQZero() {
+        XCTAssertFalse(accepts(nil))
+        XCTAssertFalse(accepts(""))
+        XCTAssertFalse(accepts("deflate, br"))
+        XCTAssertFalse(accepts("gzip;q=0"))
+        XCTAssertFalse(accepts("gzip; q=0.0, identity"))
+        XCTAssertFalse(accepts("gzipx"))
+    }
+}

@@ -8,42 +8,53 @@ enum ExporterRoutes {
 
     static func router(telemetryPath: String, store: SnapshotStore, liveUI: Bool = true) -> Router {
         let links = linkPage(telemetryPath: telemetryPath)
-        return Router(routes: [
-            telemetryPath: {
-                guard let body = store.latest() else {
-                    return .text(503, "no sample has completed yet\n")
-                }
-                return HTTPResponse(status: 200, headers: [("Content-Type", ExpositionEncoder.contentType)], body: body)
-            },
-            "/": {
-                guard liveUI else {
+        return Router(
+            routes: [
+                "/": {
+                    guard liveUI else {
+                        return HTTPResponse(
+                            status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: links)
+                    }
+                    guard let summary = store.summary()?.summary else {
+                        return .text(503, "no sample has completed yet\n")
+                    }
                     return HTTPResponse(
-                        status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: links)
-                }
-                guard let summary = store.summary()?.summary else {
-                    return .text(503, "no sample has completed yet\n")
-                }
-                return HTTPResponse(
-                    status: 200,
-                    headers: [
-                        ("Content-Type", "text/html; charset=utf-8"),
-                        ("Content-Security-Policy", SummaryPage.contentSecurityPolicy),
-                        ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
-                        ("Referrer-Policy", "no-referrer"),
-                    ],
-                    body: SummaryPage.render(summary, telemetryPath: telemetryPath))
-            },
-            "/api/v1/summary": {
-                guard let json = store.summary()?.json else {
-                    return .text(503, "no sample has completed yet\n")
-                }
-                return HTTPResponse(
-                    status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
-                    body: json)
-            },
-            "/-/healthy": { .text(200, "Healthy\n") },
-            "/-/ready": { store.latest() == nil ? .text(503, "Not ready: no sample yet\n") : .text(200, "Ready\n") },
-        ])
+                        status: 200,
+                        headers: [
+                            ("Content-Type", "text/html; charset=utf-8"),
+                            ("Content-Security-Policy", SummaryPage.contentSecurityPolicy),
+                            ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
+                            ("Referrer-Policy", "no-referrer"),
+                        ],
+                        body: SummaryPage.render(summary, telemetryPath: telemetryPath))
+                },
+                "/api/v1/summary": {
+                    guard let json = store.summary()?.json else {
+                        return .text(503, "no sample has completed yet\n")
+                    }
+                    return HTTPResponse(
+                        status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+                        body: json)
+                },
+                "/-/healthy": { .text(200, "Healthy\n") },
+                "/-/ready": {
+                    store.latest() == nil ? .text(503, "Not ready: no sample yet\n") : .text(200, "Ready\n")
+                },
+            ],
+            negotiated: [telemetryPath: { request in metrics(store, request) }])
+    }
+
+    /// The exposition, gzip-compressed for clients that accept it (compressed once per sample, not per scrape).
+    static func metrics(_ store: SnapshotStore, _ request: HTTPRequest) -> HTTPResponse {
+        guard let body = store.latest() else {
+            return .text(503, "no sample has completed yet\n")
+        }
+        var headers = [("Content-Type", ExpositionEncoder.contentType), ("Vary", "Accept-Encoding")]
+        if request.acceptsGzip, let compressed = store.latestCompressed() {
+            headers.append(("Content-Encoding", "gzip"))
+            return HTTPResponse(status: 200, headers: headers, body: compressed)
+        }
+        return HTTPResponse(status: 200, headers: headers, body: body)
     }
 
     /// The plain list of links served at `/` with `--web.disable-ui`.
