@@ -4,7 +4,7 @@ BUILD_FLAGS  ?=
 ARGS         ?=
 PYTHON       ?= python3
 APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev zlib1g-dev openssl prometheus
-E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration
+E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration Tests/UI
 # The shipped build's flags, one list for make, the benchmark and the image; scripts/release-flags.sh says why each
 # (bench/analysis.md measures them).
 RELEASE_FLAGS ?= $(or $(shell scripts/release-flags.sh),$(error scripts/release-flags.sh printed no flags))

@@ -25,20 +25,6 @@ final class EmissionsTests: XCTestCase {
         XCTAssertEqual(grams / Emissions.gramsPerPound, 192, accuracy: 1)
     }
 
-    func testPaperTable3RowThroughTheLedger() {
-        var ledger = EnergyLedger()
-        let key = DomainKey(source: "nvml", domain: "gpu", device: "0")
-        for hour in 0...84 {
-            ledger.record(
-                [(key, .averagePower(watts: 1515.43), Double(hour) * 3600)], pue: Emissions.defaultPUE,
-                gramsPerKilowattHour: Emissions.defaultGramsPerKilowattHour)
-        }
-        let totals = ledger.components[.gpu]!
-        XCTAssertEqual(totals.itJoules / 3.6e6, 127.3, accuracy: 0.05)
-        XCTAssertEqual(totals.facilityJoules / 3.6e6, 201.1, accuracy: 0.05)
-        XCTAssertEqual(totals.co2eGrams / Emissions.gramsPerPound, 192, accuracy: 1)
-    }
-
     func testOnePassengerFlightNewYorkSanFrancisco() {
         XCTAssertEqual(1984 * Emissions.gramsPerPound / 1000, 899.9, accuracy: 0.05)
     }

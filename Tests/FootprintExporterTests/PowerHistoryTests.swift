@@ -44,3 +44,27 @@ final class PowerHistoryTests: XCTestCase {
         XCTAssertEqual(Format.clock(1_796_022_309), "2026-11-30 07:05:09 UTC")
     }
 }
+
+/// The server's rounding is JavaScript's toFixed: the page's script never changes a number it takes over.
+final class PageFormatTests: XCTestCase {
+    func testRoundingFollowsTheExactBinaryValueLikeToFixed() {
+        // Values whose decimal spelling is a tie but whose binary value is not (toFixed rounds the binary value).
+        XCTAssertEqual(Format.number(1.45, 1), "1.4", "1.45 is 1.44999… in binary")
+        XCTAssertEqual(Format.number(2.675, 2), "2.67")
+        XCTAssertEqual(Format.number(1.005, 2), "1.00")
+        XCTAssertEqual(Format.number(0.125, 2), "0.13", "an exact binary tie goes to the larger")
+        XCTAssertEqual(Format.number(2.5, 0), "3")
+        XCTAssertEqual(Format.number(0, 3), "0.000")
+        XCTAssertEqual(Format.number(999.95, 1), "1000.0", "999.95 is 999.9500000000000454… in binary")
+        XCTAssertEqual(Format.number(1e15 + 0.5, 0), "1000000000000001")
+        XCTAssertEqual(Format.number(-1.25, 1), "-1.3")
+        XCTAssertEqual(Format.number(.infinity, 1), "–")
+    }
+
+    func testSmallEquivalentsKeepThreeSignificantDigits() {
+        XCTAssertEqual(Format.significant(3.894e-9), "0.00000000389")
+        XCTAssertEqual(Format.significant(0.0967), "0.0967")
+        XCTAssertEqual(Format.significant(192), "192.00")
+        XCTAssertEqual(Format.significant(0), "0")
+    }
+}

@@ -36,6 +36,12 @@ enum ExporterRoutes {
                         status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
                         body: json)
                 },
+                "/favicon.ico": {
+                    HTTPResponse(
+                        status: 200,
+                        headers: [("Content-Type", "image/svg+xml"), ("Cache-Control", "max-age=86400")],
+                        body: SummaryPage.icon)
+                },
                 "/-/healthy": { .text(200, "Healthy\n") },
                 "/-/ready": {
                     store.latest() == nil ? .text(503, "Not ready: no sample yet\n") : .text(200, "Ready\n")
