@@ -46,8 +46,13 @@ public enum WorkloadClassifier {
         return nil
     }
 
-    /// A pod UID (8-4-4-4-12 hexadecimal digits) written with `separator`, returned with dashes; nil otherwise.
+    /// A pod UID (8-4-4-4-12 hexadecimal digits) written with `separator`, returned with dashes; or a static pod's
+    /// UID, which the kubelet makes from an md5 digest (32 hexadecimal digits, no separators), returned as it is;
+    /// nil otherwise.
     static func normalisedUID(_ text: Substring, separator: Character) -> String? {
+        if text.count == 32, text.allSatisfy({ $0.isHexDigit && ($0.isNumber || $0.isLowercase) }) {
+            return String(text)
+        }
         let groups = text.split(separator: separator, omittingEmptySubsequences: false)
         guard groups.map(\.count) == [8, 4, 4, 4, 12],
             groups.allSatisfy({ $0.allSatisfy { $0.isHexDigit && ($0.isNumber || $0.isLowercase) } })

@@ -108,8 +108,10 @@ public final class WorkloadMonitor: @unchecked Sendable {
         var newNames: [WorkloadID: WorkloadNames] = [:]
         let knownByPath = Dictionary(known.values.map { ($0.cgroupPath, $0) }, uniquingKeysWith: { first, _ in first })
         for (_, var workload) in found {
-            // A workload seen before keeps what was worked out for it (a SLUID's job id, a user).
-            if let previous = knownByPath[workload.cgroupPath] {
+            // A workload seen before keeps what was worked out for it (a SLUID's job id, a user); a SLUID job whose
+            // id could not be read yet (slurmstepd had not moved in) is looked at again.
+            if let previous = knownByPath[workload.cgroupPath], previous.sluid == nil || previous.id.name != previous.sluid
+            {
                 resolved[previous.id] = previous
                 newNames[previous.id] = names[previous.id]
                 continue

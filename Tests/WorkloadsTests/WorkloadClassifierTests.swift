@@ -76,3 +76,19 @@ final class WorkloadClassifierTests: XCTestCase {
         XCTAssertNil(classify("slurm/uid_1/job_2", kinds: [.pod]))
     }
 }
+
+final class StaticPodTests: XCTestCase {
+    /// Static pods (etcd, kube-apiserver) get an md5 digest as UID: 32 hexadecimal digits, no dashes.
+    func testAStaticPodsDigestUIDIsAPod() {
+        let digest = "4c8d2e7b6e1c1a3f8f9d0e1a2b3c4d5e"
+        let path = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod\(digest).slice"
+        XCTAssertEqual(
+            WorkloadClassifier.classify(path.split(separator: "/"), kinds: [.pod])?.id,
+            WorkloadID(kind: .pod, name: digest))
+        XCTAssertEqual(
+            WorkloadClassifier.classify("kubepods/burstable/pod\(digest)".split(separator: "/"), kinds: [.pod])?.id,
+            WorkloadID(kind: .pod, name: digest))
+        XCTAssertNil(
+            WorkloadClassifier.classify("kubepods/burstable/pod\(digest.uppercased())".split(separator: "/"), kinds: [.pod]))
+    }
+}
