@@ -32,13 +32,14 @@ public enum WorkloadClassifier {
     /// `kubepods-burstable-pod<uid with _>.slice` or `kubepods-pod<uid>.slice` (systemd driver), `pod<uid>` below
     /// `kubepods` (cgroupfs driver).
     static func podUID(_ name: Substring, ancestors: ArraySlice<Substring>) -> String? {
-        guard ancestors.contains(where: { $0.hasPrefix("kubepods") }) else { return nil }
+        guard ancestors.contains(where: { $0.contains("kubepods") }) else { return nil }
         if name.hasSuffix(".slice") {
-            for prefix in ["kubepods-pod", "kubepods-burstable-pod", "kubepods-besteffort-pod"]
-            where name.hasPrefix(prefix) {
-                return normalisedUID(name.dropFirst(prefix.count).dropLast(".slice".count), separator: "_")
-            }
-            return nil
+            // `kubepods[-<qos>]-pod<uid>.slice`, also under a kubelet cgroup root of its own (kind's
+            // `kubelet-kubepods-burstable-pod<uid>.slice`): the UID's underscores never contain a dash.
+            guard name.contains("kubepods"), let last = name.dropLast(".slice".count).split(separator: "-").last,
+                last.hasPrefix("pod")
+            else { return nil }
+            return normalisedUID(last.dropFirst(3), separator: "_")
         }
         if name.hasPrefix("pod") {
             return normalisedUID(name.dropFirst(3), separator: "-")

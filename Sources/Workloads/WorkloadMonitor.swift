@@ -110,7 +110,8 @@ public final class WorkloadMonitor: @unchecked Sendable {
         for (_, var workload) in found {
             // A workload seen before keeps what was worked out for it (a SLUID's job id, a user); a SLUID job whose
             // id could not be read yet (slurmstepd had not moved in) is looked at again.
-            if let previous = knownByPath[workload.cgroupPath], previous.sluid == nil || previous.id.name != previous.sluid
+            if let previous = knownByPath[workload.cgroupPath],
+                previous.sluid == nil || previous.id.name != previous.sluid
             {
                 resolved[previous.id] = previous
                 newNames[previous.id] = names[previous.id]

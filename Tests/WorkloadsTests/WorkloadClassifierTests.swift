@@ -89,6 +89,24 @@ final class StaticPodTests: XCTestCase {
             WorkloadClassifier.classify("kubepods/burstable/pod\(digest)".split(separator: "/"), kinds: [.pod])?.id,
             WorkloadID(kind: .pod, name: digest))
         XCTAssertNil(
-            WorkloadClassifier.classify("kubepods/burstable/pod\(digest.uppercased())".split(separator: "/"), kinds: [.pod]))
+            WorkloadClassifier.classify(
+                "kubepods/burstable/pod\(digest.uppercased())".split(separator: "/"), kinds: [.pod]))
+    }
+}
+
+final class KubeletCgroupRootTests: XCTestCase {
+    /// A kubelet with a cgroup root of its own (kind's `--cgroup-root=/kubelet`) nests the same slices one level down.
+    func testPodsUnderAKubeletCgroupRootOfItsOwn() {
+        let uid = "1f0e8d3c-2b4a-4c6d-8e9f-0a1b2c3d4e5f"
+        let underscored = uid.replacingOccurrences(of: "-", with: "_")
+        let path =
+            "kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod\(underscored).slice"
+        XCTAssertEqual(
+            WorkloadClassifier.classify(path.split(separator: "/"), kinds: [.pod])?.id,
+            WorkloadID(kind: .pod, name: uid))
+        XCTAssertNil(
+            WorkloadClassifier.classify(
+                "kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice".split(separator: "/"),
+                kinds: [.pod]))
     }
 }
