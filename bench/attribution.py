@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """Workload attribution and the gzip-compressed /metrics body: what they cost footprint_exporter.
 
-    python3 bench/attribution.py --binary PATH            full run (about 16 minutes on 2 cores); writes
+    python3 bench/attribution.py --binary PATH            full run (about 20 minutes on 2 cores, more while other
+                                                          work keeps the machine busy); writes
                                                           bench/attribution-results.json
-    python3 bench/attribution.py --binary PATH --quick    every code path with tiny durations (under 60 s); writes
+    python3 bench/attribution.py --binary PATH --quick    every code path with tiny durations (about 45 s); writes
                                                           the results to a temporary file and nothing in the tree
 
-Options: --out FILE (results file), --phases LIST (a subset of sampling,churn,scrape), --tmpdir DIR (where the
-fixture trees go; default /dev/shm when it exists, since a real cgroupfs is memory-backed, else the system's temporary
-directory), --max-attempts N (a round run while other work kept the machine busy is repeated, at most N tries).
+Options: --out FILE (results file), --phases LIST (a subset of sampling,churn,scrape,scrape_pinned,profile),
+--tmpdir DIR (where the fixture trees go; default /dev/shm when it exists, since a real cgroupfs is memory-backed,
+else the system's temporary directory), --max-attempts N (a round run while other work kept more than 25 % of the
+machine busy is repeated, at most N tries in all), --wrk-rounds N (alternating wrk rounds per encoding, default 3),
+--pin LOAD:SERVER (CPUs of the scrape_pinned phase, default 0:1). Needs wrk and nginx (apt-get install -y
+--no-install-recommends nginx-light wrk); perf for the task-clock cross-check and the profile phase (linux-perf).
+Everything listens on 127.0.0.1 and every load is bounded in time.
 
 Fixture (one per workload count): a cgroup v2 tree (`cgroup.controllers` at the root, a few `system.slice` services,
 and N pods `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uuid with _>.slice/` with `cpu.stat`,
@@ -19,14 +24,18 @@ RAPL `energy_uj` once a second, each file replaced by atomic rename; in the chur
 pods.
 
 Phases:
-  sampling  footprint at --sample.interval=1s with 0, 250, 500, 1000, 2000 workloads (attribution on) and with
-            --no-attribution at 1000, all six side by side, no scrape at all; CPU from /proc/PID/stat (utime+stime)
-            and perf task-clock over a window of >= 60 s; VmRSS at its end; 3 rounds of fresh processes, median
-  churn     2,000 pods created and removed over ~3 minutes, 200 at a time, --attribution.retention=10s; VmRSS
-            (and a gzip scrape, as Prometheus would) every 10 s
-  scrape    the /metrics body at 1000 workloads, plain and gzip; wrk -t1 -c8 -d10s -H 'Accept-Encoding: gzip'
-            against footprint and against nginx (1 worker, no access log, keep-alive) serving the same gzip bytes
-            with gzip_static, alternating; then the same without gzip, for reference
+  sampling       footprint at --sample.interval=1s with 0, 250, 500, 1000, 2000 workloads (attribution on) and with
+                 --no-attribution at 1000, all six side by side, no scrape at all; CPU from /proc/PID/stat
+                 (utime+stime) and perf task-clock over a 60 s window; VmRSS at its end; 3 rounds of fresh
+                 processes, median; least-squares cost per workload per sample
+  churn          2,000 pods created and removed over ~3 minutes, 200 at a time, --attribution.retention=10s; VmRSS
+                 (and a gzip scrape, as Prometheus would) every 10 s
+  scrape         the /metrics body at 1000 workloads, plain and gzip; wrk -t1 -c8 -d10s -H 'Accept-Encoding: gzip'
+                 against footprint and against nginx (1 worker, no access log, keep-alive) serving the same gzip
+                 bytes with gzip_static, alternating; then the same without gzip, for reference
+  scrape_pinned  the scrape phase again with wrk on one CPU and the server (all its threads) on another
+  profile        perf record -g of footprint at 1000 workloads, 30 s idle and 30 s under gzip wrk (top symbols,
+                 inclusive and by object, into the results)
 
 Every exporter start, scrape and wrk run is checked; a failure exits non-zero. Uses bench/bench.py's helpers.
 """
@@ -910,7 +919,7 @@ class Run:
             if match:
                 rows.append({"percent": float(match.group(1)),
                              "self_percent": float(match.group(2)) if match.group(2) else None,
-                             "symbol": match.group(3)})
+                             "symbol": re.sub(r"(\s+-)+$", "", match.group(3)).strip()})
         return rows[:60]
 
     def phase_profile(self):
