@@ -1,6 +1,7 @@
 import Logging
 import MetricsServer
 import PowerSources
+import Synchronization
 import XCTest
 
 @testable import FootprintExporter
@@ -34,6 +35,38 @@ final class ExporterRoutesTests: XCTestCase {
         XCTAssertEqual(get(router, "/-/ready").status, 503)
         store.publish([])
         XCTAssertEqual(get(router, "/-/ready").status, 200)
+    }
+
+    func testTheExpositionIsRenderedOncePerSampleAndOnlyWhenAScrapeAsksForIt() {
+        let store = SnapshotStore()
+        let router = ExporterRoutes.router(telemetryPath: "/metrics", store: store)
+        let renders = Mutex(0)
+        func publish(_ text: String) {
+            store.publish(
+                render: {
+                    renders.withLock { $0 += 1 }
+                    return Array(text.utf8)
+                },
+                summary: LazySummary {
+                    Summary.make(
+                        state: SamplerState(),
+                        settings: AccountingSettings(pue: 1, gridGramsPerKilowattHour: 0, budgets: []),
+                        history: PowerHistory(intervalSeconds: 1))
+                })
+        }
+        publish("footprint_pue 1\n")
+        publish("footprint_pue 2\n")
+        XCTAssertEqual(get(router, "/-/ready").status, 200)
+        XCTAssertEqual(get(router, "/-/healthy").status, 200)
+        XCTAssertEqual(renders.withLock { $0 }, 0, "samples nobody scraped, and probes, must not render")
+        XCTAssertEqual(String(decoding: get(router, "/metrics").body, as: UTF8.self), "footprint_pue 2\n")
+        let gzipRequest = HTTPRequest(method: "GET", path: "/metrics", acceptEncoding: "gzip")
+        XCTAssertEqual(header(router.respond(to: gzipRequest), "Content-Encoding"), "gzip")
+        XCTAssertEqual(get(router, "/metrics").status, 200)
+        XCTAssertEqual(renders.withLock { $0 }, 1, "one render serves every scrape of a sample, plain and gzip")
+        publish("footprint_pue 3\n")
+        XCTAssertEqual(String(decoding: get(router, "/metrics").body, as: UTF8.self), "footprint_pue 3\n")
+        XCTAssertEqual(renders.withLock { $0 }, 2)
     }
 
     func testWithTheUIDisabledTheLandingPageLinksToTheTelemetryPath() {

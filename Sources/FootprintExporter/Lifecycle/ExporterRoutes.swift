@@ -44,7 +44,7 @@ enum ExporterRoutes {
                 },
                 "/-/healthy": { .text(200, "Healthy\n") },
                 "/-/ready": {
-                    store.latest() == nil ? .text(503, "Not ready: no sample yet\n") : .text(200, "Ready\n")
+                    !store.hasSample ? .text(503, "Not ready: no sample yet\n") : .text(200, "Ready\n")
                 },
             ],
             negotiated: [telemetryPath: { request in metrics(store, request) }])

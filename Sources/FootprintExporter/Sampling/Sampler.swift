@@ -163,13 +163,10 @@ public final class Sampler: Sendable {
             attribute(reading, settings: attribution.settings, accounting: settings)
         }
         let reloadFailures = webConfigReloadFailures()
-        let (body, snapshot) = state.withLock { state -> ([UInt8], SamplerState) in
+        let snapshot = state.withLock { state -> SamplerState in
             state.lastSampleUnixSeconds = clock.unixSeconds()
             state.samplesTaken += 1
-            return (
-                MetricsRenderer.render(state: state, settings: settings, webConfigReloadFailures: reloadFailures),
-                state
-            )
+            return state
         }
         let recent = history.withLock { history in
             history.append(
@@ -180,7 +177,9 @@ public final class Sampler: Sendable {
         // Persisted first: a value once served must survive a crash, or a restart would step the counters back.
         beforePublish?(snapshot)
         store.publish(
-            metrics: body,
+            render: {
+                MetricsRenderer.render(state: snapshot, settings: settings, webConfigReloadFailures: reloadFailures)
+            },
             summary: LazySummary { Summary.make(state: snapshot, settings: settings, history: recent) })
     }
 

@@ -1,17 +1,22 @@
 import Synchronization
 
-/// Holds the latest rendered `/metrics` body and what the summary of the same sample is made from. The sampler swaps
-/// in new ones each sample; every request takes the current ones without waiting on hardware.
+/// Holds what the latest sample is served from: its `/metrics` body and its summary. The sampler swaps in a new
+/// snapshot each sample; every request takes the current one without waiting on hardware.
+///
+/// The body is rendered (and compressed) by the first request that wants it, not by the sampler: most samples are
+/// never scraped (a sample every second, a scrape every 15 s), and at 1,000 workloads rendering is about half of a
+/// sample's cost (bench/ATTRIBUTION.md).
 public final class SnapshotStore: Sendable {
-    /// One sample's views: the exposition, and the summary, built from the same sample on first request.
-    public struct Snapshot: Sendable {
-        public let metrics: [UInt8]
+    /// One sample's views: the exposition, its gzip form, and the summary, each built from the same sample on first
+    /// request.
+    struct Snapshot: Sendable {
+        let metrics: LazyValue<[UInt8]>
         let compressedMetrics: LazyValue<[UInt8]?>
         let summary: LazySummary?
 
-        init(metrics: [UInt8], summary: LazySummary?) {
+        init(metrics: LazyValue<[UInt8]>, summary: LazySummary?) {
             self.metrics = metrics
-            self.compressedMetrics = LazyValue { Gzip.compress(metrics) }
+            self.compressedMetrics = LazyValue { Gzip.compress(metrics.value) }
             self.summary = summary
         }
     }
@@ -22,17 +27,23 @@ public final class SnapshotStore: Sendable {
 
     /// Replaces the served exposition (and clears the summary).
     public func publish(_ body: [UInt8]) {
-        current.withLock { $0 = Snapshot(metrics: body, summary: nil) }
+        current.withLock { $0 = Snapshot(metrics: LazyValue { body }, summary: nil) }
     }
 
-    /// Replaces everything served, from one sample.
-    func publish(metrics: [UInt8], summary: LazySummary) {
-        current.withLock { $0 = Snapshot(metrics: metrics, summary: summary) }
+    /// Replaces everything served, from one sample; `render` runs when the exposition is first asked for.
+    func publish(render: @escaping @Sendable () -> [UInt8], summary: LazySummary) {
+        current.withLock { $0 = Snapshot(metrics: LazyValue(render), summary: summary) }
     }
 
-    /// The latest exposition, or nil before the first sample completed.
+    /// Whether a sample has been published: readiness, without rendering anything.
+    public var hasSample: Bool {
+        current.withLock { $0 != nil }
+    }
+
+    /// The latest exposition (rendered now if no request has asked for it since the sample), or nil before the first
+    /// sample completed.
     public func latest() -> [UInt8]? {
-        current.withLock { $0?.metrics }
+        current.withLock { $0 }?.metrics.value
     }
 
     /// The latest exposition gzip-compressed (once per sample, by the first scrape that accepts gzip), or nil before
