@@ -90,9 +90,14 @@ public struct CgroupHierarchy: Sendable, Hashable {
     }
 
     /// `usage_usec` from the text of a v2 `cpu.stat`.
+    /// The kernel writes it on the first line, so the scan stops there instead of splitting the whole file.
     static func usageMicroseconds(cpuStat text: String) -> UInt64? {
-        for line in text.split(separator: "\n") where line.hasPrefix("usage_usec ") {
-            return UInt64(line.dropFirst("usage_usec ".count))
+        var rest = text[...]
+        while !rest.isEmpty {
+            let end = rest.firstIndex(of: "\n") ?? rest.endIndex
+            let line = rest[..<end]
+            if line.hasPrefix("usage_usec ") { return UInt64(line.dropFirst("usage_usec ".count)) }
+            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
         }
         return nil
     }

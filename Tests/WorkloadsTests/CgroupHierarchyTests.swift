@@ -54,6 +54,21 @@ final class CgroupHierarchyTests: XCTestCase {
         XCTAssertEqual(hierarchy.usage(of: "gone", under: root), WorkloadUsage(cpuMicroseconds: nil, memoryBytes: nil))
     }
 
+    func testCPUStatIsReadWhereverUsageUsecStandsAndRefusedWhenGarbled() throws {
+        try tree.write("cgroup.controllers", "")
+        try tree.write("first/cpu.stat", "usage_usec 42")
+        try tree.write("later/cpu.stat", "nr_periods 0\nuser_usec 1\nusage_usec 77\nsystem_usec 2\n")
+        try tree.write("prefix/cpu.stat", "usage_usec_total 5\n")
+        try tree.write("garbled/cpu.stat", "usage_usec 12x\n")
+        try tree.write("empty/cpu.stat", "")
+        let hierarchy = try XCTUnwrap(CgroupHierarchy.detect(root))
+        XCTAssertEqual(hierarchy.usage(of: "first", under: root).cpuMicroseconds, 42, "no trailing newline")
+        XCTAssertEqual(hierarchy.usage(of: "later", under: root).cpuMicroseconds, 77)
+        XCTAssertNil(hierarchy.usage(of: "prefix", under: root).cpuMicroseconds)
+        XCTAssertNil(hierarchy.usage(of: "garbled", under: root).cpuMicroseconds)
+        XCTAssertNil(hierarchy.usage(of: "empty", under: root).cpuMicroseconds)
+    }
+
     func testDiscoveryStopsAtTheOutermostMatchAcrossHierarchies() throws {
         let uid = "1f0e8d3c-2b4a-4c6d-8e9f-0a1b2c3d4e5f"
         let pod = "kubepods/burstable/pod\(uid)"
