@@ -4,8 +4,8 @@ import XCTest
 @testable import FootprintExporter
 
 /// Files generated from the setting and metric catalogues: the command line's options, docs/settings.md,
-/// docs/metrics.md and the README's flag table. Each test fails when a file disagrees with its catalogue;
-/// `UPDATE_GOLDEN=1 swift test --filter GeneratedFilesTests` rewrites them for review.
+/// docs/metrics.md and the flag table of docs/configuration.md. Each test fails when a file disagrees with its
+/// catalogue; `UPDATE_GOLDEN=1 swift test --filter GeneratedFilesTests` rewrites them for review.
 final class GeneratedFilesTests: XCTestCase {
     private static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
@@ -22,21 +22,23 @@ final class GeneratedFilesTests: XCTestCase {
         try assertGenerated("docs/metrics.md", Self.metricsDocument())
     }
 
-    func testReadmeFlagTableFollowsTheSettingCatalogue() throws {
-        let path = Self.repository.appendingPathComponent("README.md")
-        let readme = try String(contentsOf: path, encoding: .utf8)
+    func testConfigurationFlagTableFollowsTheSettingCatalogue() throws {
+        let path = Self.repository.appendingPathComponent("docs/configuration.md")
+        let document = try String(contentsOf: path, encoding: .utf8)
         let begin = "<!-- settings table: generated from SettingCatalogue -->\n"
         let end = "<!-- end of settings table -->"
-        let start = try XCTUnwrap(readme.range(of: begin), "README.md lacks the marker \(begin)")
-        let stop = try XCTUnwrap(readme.range(of: end, range: start.upperBound..<readme.endIndex))
+        let start = try XCTUnwrap(document.range(of: begin), "docs/configuration.md lacks the marker \(begin)")
+        let stop = try XCTUnwrap(document.range(of: end, range: start.upperBound..<document.endIndex))
         let expected = Self.settingsTable()
-        if readme[start.upperBound..<stop.lowerBound] != expected {
+        if document[start.upperBound..<stop.lowerBound] != expected {
             if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
-                var updated = readme
+                var updated = document
                 updated.replaceSubrange(start.upperBound..<stop.lowerBound, with: expected)
                 try updated.write(to: path, atomically: true, encoding: .utf8)
             } else {
-                XCTFail("README.md's flag table differs from the setting catalogue; run UPDATE_GOLDEN=1 swift test")
+                XCTFail(
+                    "docs/configuration.md's flag table differs from the setting catalogue; run UPDATE_GOLDEN=1 swift test"
+                )
             }
         }
     }

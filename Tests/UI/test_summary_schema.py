@@ -1,4 +1,4 @@
-"""GET /api/v1/summary against its documentation: README.md's section "The live page and /api/v1/summary" lists
+"""GET /api/v1/summary against its documentation: docs/live-page.md's section "/api/v1/summary" lists
 every field with its type, and the live JSON must have exactly those fields (recursively, with those types) on a
 node where every array has members (the busy node) and no other field on the vm; the vm's summary, volatile values
 filtered, is golden-tested against Tests/UI/summary-golden.json (UPDATE_GOLDEN=1 rewrites it for review)."""
@@ -10,8 +10,8 @@ import time
 
 from harness import REPO
 
-README = os.path.join(REPO, "README.md")
-SECTION = "## The live page and /api/v1/summary"
+DOCUMENT = os.path.join(REPO, "docs", "live-page.md")
+SECTION = "## /api/v1/summary\n"
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "summary-golden.json")
 TYPES = {"string", "number", "integer", "boolean", "object", "array of string", "array of number",
          "array of object"}
@@ -23,10 +23,10 @@ SERIES = {"history.cpu", "history.dram", "history.gpu"}
 
 
 def documented_fields():
-    """{path: type} from the README's field table; paths as `a.b`, array members as `a[].b`."""
-    with open(README) as handle:
+    """{path: type} from docs/live-page.md's field table; paths as `a.b`, array members as `a[].b`."""
+    with open(DOCUMENT) as handle:
         text = handle.read()
-    assert SECTION in text, f"README.md has no section {SECTION!r}"
+    assert SECTION in text, f"docs/live-page.md has no section {SECTION!r}"
     section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
     fields = {}
     for line in section.splitlines():
@@ -34,10 +34,10 @@ def documented_fields():
         if len(cells) < 4 or not re.fullmatch(r"`[a-z0-9_.\[\]]+`", cells[0]):
             continue
         path, kind = cells[0].strip("`"), cells[1]
-        assert kind in TYPES, f"README.md: {path} has type {kind!r}, not one of {sorted(TYPES)}"
-        assert path not in fields, f"README.md lists {path} twice"
+        assert kind in TYPES, f"docs/live-page.md: {path} has type {kind!r}, not one of {sorted(TYPES)}"
+        assert path not in fields, f"docs/live-page.md lists {path} twice"
         fields[path] = kind
-    assert len(fields) > 20, f"README.md's field table has only {len(fields)} rows: {fields}"
+    assert len(fields) > 20, f"docs/live-page.md's field table has only {len(fields)} rows: {fields}"
     return fields
 
 
@@ -89,12 +89,12 @@ def check(summary, require_every_field):
     documented = documented_fields()
     live = live_fields(summary)
     undocumented = sorted(set(live) - set(documented))
-    assert undocumented == [], f"fields of /api/v1/summary missing from README.md's table: {undocumented}"
+    assert undocumented == [], f"fields of /api/v1/summary missing from docs/live-page.md's table: {undocumented}"
     wrong = {p: (documented[p], live[p]) for p in live if not conforms(documented[p], live[p])}
-    assert wrong == {}, "fields whose type differs from README.md's (documented, live)"
+    assert wrong == {}, "fields whose type differs from docs/live-page.md's (documented, live)"
     missing = sorted(set(documented) - set(live))
     if require_every_field:
-        assert missing == [], f"README.md documents fields /api/v1/summary lacks: {missing}"
+        assert missing == [], f"docs/live-page.md documents fields /api/v1/summary lacks: {missing}"
     else:  # only the members of empty arrays may be absent
         empty = {p for p, kind in live.items() if kind == "array"}
         assert [p for p in missing if p.split("[]")[0] not in empty] == [], missing
