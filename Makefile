@@ -3,26 +3,34 @@ SWIFT        ?= swift
 BUILD_FLAGS  ?=
 ARGS         ?=
 PYTHON       ?= python3
-APT_PACKAGES := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev zlib1g-dev openssl prometheus
+# What building and running need (`make run`), and what only the tests add (`make test`; Tests/Deploy/install-deps.sh
+# installs the rest: alertmanager, kubectl, chromium, Python packages).
+APT_PACKAGES      := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev zlib1g-dev pkg-config
+TEST_APT_PACKAGES := openssl prometheus
 E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration Tests/UI
 # The shipped build's flags, one list for make, the benchmark and the image; scripts/release-flags.sh says why each
 # (bench/analysis.md measures them).
 RELEASE_FLAGS ?= $(or $(shell scripts/release-flags.sh),$(error scripts/release-flags.sh printed no flags))
 
-.PHONY: all deps test-deps build build-release run test unit e2e test-repeat generate sanitize sanitize-address sanitize-thread fuzz bench bench-quick format clean
+.PHONY: all deps test-deps build build-release run test unit e2e test-repeat generate sanitize sanitize-address sanitize-thread fuzz bench bench-quick format clean image dist dist-package
 
 all: build
 
-# Installs missing system packages with apt when run as root; otherwise says what is missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs the missing ones of a list of system packages with apt when run as root; otherwise says what is missing.
+apt_install = @missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "missing system packages:$$missing (run make as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing system packages:$$missing (run make as root, or: sudo apt-get install --no-install-recommends$$missing)"; exit 1; fi; \
 	fi
 
+# What the build needs, and nothing else: `make run` and `make build` install only these.
+deps:
+	$(call apt_install,$(APT_PACKAGES))
+
+# What the tests need besides: openssl and promtool here, the rest from Tests/Deploy/install-deps.sh.
 test-deps: deps
+	$(call apt_install,$(TEST_APT_PACKAGES))
 	@sh Tests/Deploy/install-deps.sh
 
 build: deps
@@ -52,7 +60,7 @@ test-repeat: test-deps
 	scripts/test-repeat.sh $(REPEAT) -- $(SWIFT) test --skip-build $(BUILD_FLAGS)
 
 # Rewrites what is generated from the setting and metric catalogues (the command line's options, docs/settings.md,
-# docs/metrics.md, the README's flag table); review the diff before committing.
+# docs/metrics.md, the flag table of docs/configuration.md); review the diff before committing.
 generate:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	UPDATE_GOLDEN=1 $(SWIFT) test --skip-build --filter GeneratedFilesTests $(BUILD_FLAGS)
@@ -91,5 +99,32 @@ bench:
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 
+# The container image of deploy/docker/Dockerfile, built with the first of docker, podman and buildah on PATH (or
+# CONTAINER_TOOL). Push it and point the kustomization's `images:` at it: docs/deployment.md says how.
+VERSION        = $(shell sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/FootprintExporter/Lifecycle/BuildInfo.swift)
+IMAGE         ?= footprint-exporter
+IMAGE_TAG     ?= $(VERSION)
+CONTAINER_TOOL ?=
+image:
+	@tool="$(CONTAINER_TOOL)"; \
+	if [ -z "$$tool" ]; then for t in docker podman buildah; do if command -v $$t >/dev/null 2>&1; then tool=$$t; break; fi; done; fi; \
+	if [ -z "$$tool" ] || ! command -v "$$tool" >/dev/null 2>&1; then \
+	  echo "make image: no container build tool: none of docker, podman or buildah is on PATH; install one (e.g. apt-get install podman) or set CONTAINER_TOOL" >&2; exit 1; \
+	fi; \
+	case "$$(basename "$$tool")" in buildah) build="bud" ;; *) build="build" ;; esac; \
+	echo "$$tool $$build -f deploy/docker/Dockerfile -t $(IMAGE):$(IMAGE_TAG) ."; \
+	"$$tool" $$build -f deploy/docker/Dockerfile -t "$(IMAGE):$(IMAGE_TAG)" .
+
+# dist/footprint_exporter-<version>-linux-<arch>.tar.gz: the release binary, the systemd unit and defaults, a default
+# config, the rules, the dashboards and SHA256SUMS (scripts/dist.sh lists them). `make dist` builds the release binary
+# first; `make dist-package BINARY=path` packages a binary already built.
+BINARY   ?= .build/release/footprint_exporter
+DIST_DIR ?= dist
+dist: build-release
+	@$(MAKE) --no-print-directory dist-package
+
+dist-package:
+	scripts/dist.sh "$(BINARY)" "$(DIST_DIR)"
+
 clean:
-	rm -rf .build
+	rm -rf .build dist
