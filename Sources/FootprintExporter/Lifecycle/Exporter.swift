@@ -134,8 +134,8 @@ public final class Exporter: Sendable {
     }
 }
 
-/// Why the exporter could not start serving, with the exit code README.md ("Validation") gives it: 2 for a bad web
-/// config file, like any other bad setting, and 1 when it cannot listen.
+/// Why the exporter could not start serving, with the exit code docs/configuration.md ("Validation") gives it: 2 for
+/// a bad web config file, like any other bad setting, and 1 when it cannot listen.
 public enum ListenError: Error, Sendable, CustomStringConvertible {
     case configuration(ConfigurationError)
     case cannotListen(String)

@@ -322,7 +322,7 @@ public final class Sampler: Sendable {
             var metadata: Logger.Metadata = ["source": "\(name)", "error": "\(failure)"]
             if case .permissionDenied = failure.error, name == RaplSource.sourceName {
                 metadata["fix"] =
-                    "energy_uj is readable by root only since CVE-2020-8694: run as root, or grant read access at boot with a systemd-tmpfiles rule 'z /sys/class/powercap/intel-rapl:*/energy_uj 0444 - - -' (see README); until then the estimate stands in for cpu and dram"
+                    "energy_uj is readable by root only since CVE-2020-8694: run as root, or grant read access at boot with a systemd-tmpfiles rule 'z /sys/class/powercap/intel-rapl:*/energy_uj 0444 - - -' (see docs/rapl-permissions.md); until then the estimate stands in for cpu and dram"
             }
             logger.warning("source read failed; marking it down until it recovers", metadata: metadata)
         }

@@ -3,7 +3,7 @@ import FoundationEssentials
 import Workloads
 
 /// What `GET /api/v1/summary` returns and the page shows: the machine's footprint at a glance, built from the same
-/// sampler state as `/metrics` after each sample, never from hardware. The README documents every field.
+/// sampler state as `/metrics` after each sample, never from hardware. docs/live-page.md documents every field.
 public struct Summary: Codable, Sendable, Equatable {
     public struct Components: Codable, Sendable, Equatable {
         public var cpu: Double
