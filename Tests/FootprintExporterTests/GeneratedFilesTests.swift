@@ -146,7 +146,8 @@ final class GeneratedFilesTests: XCTestCase {
             "# Metrics", "",
             "Generated from `MetricCatalogue` (Sources/FootprintExporter/Rendering/MetricCatalogue.swift) by",
             "Tests/FootprintExporterTests/GeneratedFilesTests.swift; do not edit by hand. docs/design.md §3 says how",
-            "the families relate; every name is prefixed `footprint_`.", "",
+            "the families relate, and [metrics-guide.md](metrics-guide.md) how to read them (label values, which series",
+            "to sum, an example scrape); every name is prefixed `footprint_`.", "",
             "| metric | type | labels | meaning |", "|---|---|---|---|",
         ]
         for family in MetricCatalogue.all {
