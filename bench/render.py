@@ -212,7 +212,29 @@ def render(result):
     if os.path.exists(analysis) and result["mode"] == "full":
         with open(analysis) as handle:
             w(handle.read().rstrip() + "\n")
+    # The benchmarks of other issues, each measured side by side with its own peer and written by its own script,
+    # are carried here whole so that this file stays the one place with every latest result.
+    if result["mode"] == "full":
+        for name in ("ATTRIBUTION.md", "PAGE.md", "RULES.md"):
+            path = os.path.join(HERE, name)
+            if os.path.exists(path):
+                w(demoted(path))
     return "\n".join(out)
+
+
+def demoted(path):
+    """A markdown file's text with every heading one level deeper, under a note naming the file it comes from."""
+    with open(path) as handle:
+        lines = handle.read().rstrip().split("\n")
+    fenced = False
+    for index, line in enumerate(lines):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            lines[index] = "#" + line
+    title, body = lines[0], lines[1:]
+    name = os.path.basename(path)
+    return f"{title}\n\n*Copied from [bench/{name}]({name}) when this file was rendered.*\n" + "\n".join(body) + "\n"
 
 
 def growth_section(s, p):
