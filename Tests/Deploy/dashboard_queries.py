@@ -17,6 +17,7 @@ class Query:
     expr: str
     # What the query needs, besides exporters and the shipped rules, to have data: see needs().
     needs: frozenset[str] = frozenset()
+    legend: str = ""
 
 
 def panels(dashboard: dict) -> list[dict]:
@@ -31,11 +32,26 @@ def panels(dashboard: dict) -> list[dict]:
 def queries(path: Path) -> list[Query]:
     dashboard = json.loads(path.read_text())
     return [
-        Query(path.stem, panel.get("title", ""), target.get("refId", ""), target["expr"], needs(target["expr"]))
+        Query(path.stem, panel.get("title", ""), target.get("refId", ""), target["expr"], needs(target["expr"]),
+              target.get("legendFormat", ""))
         for panel in panels(dashboard)
         for target in panel.get("targets", [])
         if "expr" in target
     ]
+
+
+def annotations(dashboard: dict) -> list[dict]:
+    """The dashboard's Prometheus annotation queries (Grafana's built-in one has no expr)."""
+    return [a for a in dashboard.get("annotations", {}).get("list", []) if "expr" in a]
+
+
+def instance_uses(expr: str) -> list[str]:
+    """Where a query groups, joins or filters by `instance`: by/without/on/ignoring lists naming it, and label
+    matchers on it. Dashboards key on `node`, since `instance` (a pod's address) changes at every rollout."""
+    found = [m.group(0) for m in re.finditer(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", expr)
+             if "instance" in {label.strip() for label in m.group(1).split(",")}]
+    found += [m.group(0) for m in re.finditer(r'\binstance\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"', expr)]
+    return found
 
 
 # Series of workload attribution (docs/design.md §8) and the rules built on them.

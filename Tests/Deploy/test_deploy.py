@@ -109,10 +109,59 @@ def alerts() -> list[dict]:
 
 def test_promtool_check_rules():
     promtool = tool("promtool", "apt-get install -y prometheus")
-    for path in sorted(PROMETHEUS_DIR.glob("*.yml")):
-        result = run(promtool, "check", "rules", str(path))
+    result = run(promtool, "check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+SCRAPE_EXAMPLES = [PROMETHEUS_DIR / "prometheus.example.yml", PROMETHEUS_DIR / "prometheus.kubernetes.example.yml"]
+
+
+def node_relabelled(job: dict, meta: dict[str, str]) -> str | None:
+    """The `node` label a job's relabel_configs give a target with discovered labels `meta` (replace only)."""
+    labels = dict(meta)
+    for config in job.get("relabel_configs", []):
+        action = config.get("action", "replace")
+        value = config.get("separator", ";").join(labels.get(s, "") for s in config.get("source_labels", []))
+        match = re.fullmatch(config.get("regex", "(.*)"), value)
+        if action == "keep":
+            if not match:
+                return None
+        elif action == "replace" and match:
+            labels[config["target_label"]] = match.expand(config.get("replacement", "$1").replace("$", "\\"))
+    return labels.get("node")
+
+
+def test_scrape_examples_label_every_target_with_its_node():
+    # The rules and dashboards key on `node`: every shipped scrape config sets it, the host name for static
+    # targets and the Kubernetes node's name on Kubernetes (the ServiceMonitor: test_servicemonitor_sets_node).
+    host = yaml.safe_load(SCRAPE_EXAMPLES[0].read_text())
+    (job,) = host["scrape_configs"]
+    assert re.search(re.search(r'job=~"([^"]+)"', next(r for r in alerts() if r["alert"] == "FootprintExporterDown")["expr"]).group(1),
+                     job["job_name"])
+    for target in job["static_configs"][0]["targets"]:
+        assert node_relabelled(job, {"__address__": target}) == target.rsplit(":", 1)[0]
+    (job,) = yaml.safe_load(SCRAPE_EXAMPLES[1].read_text())["scrape_configs"]
+    pod = {"__meta_kubernetes_pod_label_app_kubernetes_io_name": "footprint-exporter",
+           "__meta_kubernetes_pod_container_port_name": "metrics", "__meta_kubernetes_pod_node_name": "worker-7"}
+    assert node_relabelled(job, pod) == "worker-7"
+    assert node_relabelled(job, pod | {"__meta_kubernetes_pod_container_port_name": "other"}) is None
+    for path in SCRAPE_EXAMPLES:
+        assert yaml.safe_load(path.read_text())["rule_files"] == [RULES.name]
+
+
+def test_scrape_examples_pass_promtool_check_config():
+    promtool = tool("promtool", "apt-get install -y prometheus")
+    for path in SCRAPE_EXAMPLES:
+        result = run(promtool, "check", "config", str(path))
+        if "kubernetes_sd_configs not found" in result.stdout + result.stderr:
+            continue  # Debian's promtool is built without Kubernetes service discovery
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "SUCCESS" in result.stdout
+
+
+def test_servicemonitor_sets_node(base):
+    (endpoint,) = by_kind(base, "ServiceMonitor")["spec"]["endpoints"]
+    assert {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node", "action": "replace"} in endpoint["relabelings"]
 
 
 @pytest.mark.parametrize("test_file", RULE_TESTS, ids=lambda p: p.name)
@@ -192,7 +241,7 @@ def test_namespace_and_user_joins():
             assert 'label_replace(' in expr and '"workload", "$1", "uid", "(.+)"' in expr, rule["record"]
         if rule["record"].startswith("user:"):
             # Per scrape target: a multi-node job is described by every node's exporter.
-            assert 'kind="slurm_job"' in expr and "on (job, instance, workload) group_left (user)" in expr
+            assert 'kind="slurm_job"' in expr and "on (job, node, workload) group_left (user)" in expr
 
 
 def test_rules_use_only_contract_metrics_and_earlier_records():
@@ -205,9 +254,13 @@ def test_rules_use_only_contract_metrics_and_earlier_records():
 
 
 def test_budget_windows_agree_across_rules():
-    # The windows of the increase rules, the allowed rate and the runbook must be the same four.
+    # The windows of the increase rules, the allowed rate and the runbook must be the same four. The
+    # trailing windows of the burn rates and projections (6h, 18h, 3d) carry no window: no budget joins them.
     rules = {rule.get("record"): rule for rule in load_rules()}
-    increase = {r["labels"]["window"] for n, r in rules.items() if n and ":increase" in n}
+    increase = {r["labels"]["window"] for n, r in rules.items() if n and ":increase" in n and "labels" in r}
+    assert {n for n, r in rules.items() if n and n.startswith("cluster:") and ":increase" in n and "labels" not in r} == {
+        "cluster:footprint_co2e_grams:increase6h", "cluster:footprint_co2e_grams:increase18h",
+        "cluster:footprint_co2e_grams:increase3d"}
     allowed = set(re.findall(r'window="(\w+)"', rules["cluster:footprint_co2e_budget_grams:allowed_rate"]["expr"]))
     assert increase == allowed == BUDGET_WINDOWS
 
@@ -235,15 +288,18 @@ def test_dashboard_urls_point_at_the_shipped_dashboards():
             name, _, value = parameter.partition("=")
             if name.startswith("var-"):
                 assert name[4:] in dashboards[uid], f"{rule['alert']}: {uid} has no variable {name[4:]}"
-                # Label values go through urlquery: an instance's ':' must not end up raw in the link.
+                # Label values go through urlquery: a ':' or '&' must not end up raw in the link.
                 assert value == "" or re.fullmatch(r"\{\{ \$labels\.\w+ \| urlquery \}\}", value), url
             else:
                 assert name in {"from", "to"}, url
-        # Alerts about one exporter link the node dashboard with that exporter; the others the cluster's.
-        if "$labels.instance" in rule["annotations"]["summary"]:
-            assert uid == "footprint-node" and "var-instance={{ $labels.instance | urlquery }}" in url, rule["alert"]
+        # Alerts about one node link the node dashboard with that node (never an instance, which changes with
+        # every rollout); the others the cluster's.
+        assert "var-instance" not in url, rule["alert"]
+        if "$labels.node" in rule["annotations"]["summary"]:
+            assert uid == "footprint-node" and "var-node={{ $labels.node | urlquery }}" in url, rule["alert"]
         else:
             assert uid == "footprint-cluster", rule["alert"]
+        assert "$labels.instance" not in rule["annotations"]["summary"], rule["alert"]
 
 
 def burn_thresholds(rule: dict) -> dict[str, dict[str, float]]:
@@ -283,11 +339,15 @@ def test_short_budgets_have_a_projection_instead_of_burn_rates():
     for name in ("cluster:footprint_co2e_budget_projected_used:ratio_rate5m",
                  "cluster:footprint_co2e_budget_projected_used:ratio_rate1h"):
         expr = " ".join(str(rules[name]["expr"]).split())
-        terms = re.findall(r"increase\(footprint_co2e_grams_total\[(\w+)\]\)\) \+ sum by \(job\) "
-                           r"\(rate\(footprint_co2e_grams_total\[(\w+)\]\)\) \* (\d+) \) / on \(job\) group_right "
+        # The window's last W - H from the raw counters (45m) or the recorded trailing window (18h); the recent
+        # rate from the recorded 5m rate or the recorded last hour.
+        terms = re.findall(r"(?:increase\(footprint_co2e_grams_total\[(\w+)\]\)|cluster:footprint_co2e_grams:increase(\w+))\) "
+                           r"\+ sum by \(job\) \((?:cluster:footprint_co2e_grams:rate(5m)\)|"
+                           r"cluster:footprint_co2e_grams:increase(1h)\) / 3600) \* (\d+) \) / on \(job\) group_right "
                            r'cluster:footprint_co2e_budget_grams:max\{window="(\w+)"\}', expr)
         assert terms, name
-        for kept, rate, seconds, window in terms:
+        for raw_kept, recorded_kept, rate5m, rate1h, seconds, window in terms:
+            kept, rate = raw_kept or recorded_kept, rate5m or rate1h
             assert f"ratio_rate{rate}" in name, name
             horizon = int(seconds) / 3600
             assert horizon == HOURS[window] / 4, (name, window)
@@ -402,9 +462,8 @@ def test_inhibit_rules_in_a_running_alertmanager(tmp_path):
 
 
 def test_runbook_urls_point_at_runbook_sections():
-    readme = (PROMETHEUS_DIR.parent.parent / "README.md").read_text()
-    assert "\n## Runbook\n" in readme
-    runbook = readme.split("\n## Runbook\n", 1)[1].split("\n## ", 1)[0]
+    # docs/runbook.md, one `### <AlertName>` section per alert.
+    runbook = (REPO / "docs" / "runbook.md").read_text()
     # GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens.
     anchors = {
         re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
@@ -415,8 +474,8 @@ def test_runbook_urls_point_at_runbook_sections():
         base, _, anchor = rule["annotations"]["runbook_url"].partition("#")
         bases.add(base)
         assert anchor == rule["alert"].lower(), rule["alert"]
-        assert anchor in anchors, f"README.md's Runbook has no section for {rule['alert']}"
-        assert base.startswith("https://") and base.endswith("/README.md")
+        assert anchor in anchors, f"docs/runbook.md has no section for {rule['alert']}"
+        assert base.startswith("https://") and base.endswith("/blob/main/docs/runbook.md")
     assert len(bases) == 1, bases
 
 
@@ -729,7 +788,7 @@ def test_dockerfile_builds_static_and_runs_slim():
 
 DASHBOARD_IDS = [p.stem for p in dashboard_queries.DASHBOARDS]
 VARIABLE_VALUES = {
-    "job": "footprint-exporter", "instance": "10.0.1.11:9636", "node": ".*", "datasource": "prometheus",
+    "job": "footprint-exporter", "node": ".+", "datasource": "prometheus",
     "__range": "1h", "__rate_interval": "1m", "__interval": "15s",
 }
 
@@ -750,11 +809,23 @@ def test_dashboard_is_importable(name):
         "type": "datasource", "pluginId": "prometheus", "pluginName": "Prometheus"}]
     assert dashboard["id"] is None and dashboard["uid"] == f"footprint-{name}"
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert set(variables) == {"datasource", "job", "instance", "node"}
+    # Nodes are chosen by `node`, never by `instance` (a pod's address, new at every rollout).
+    assert set(variables) == {"datasource", "job", "node"}
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
-    assert "footprint_build_info" in variables["instance"]["query"] and 'job=~"$job"' in variables["instance"]["query"]
-    # node may be absent: its "All" must match series without the label, i.e. the empty string.
-    assert variables["node"]["includeAll"] and re.fullmatch(variables["node"]["allValue"], "")
+    # File provisioning has no ${DS_PROMETHEUS} to fill in: the variable starts on the default data source.
+    assert variables["datasource"]["current"] == {}
+    assert "${DS_PROMETHEUS}" not in json.dumps(dashboard["templating"])
+    assert variables["node"]["query"] == 'label_values(footprint_build_info{job=~"$job"}, node)'
+    # The cluster dashboard shows any set of nodes, the node dashboard exactly one.
+    assert variables["node"]["includeAll"] == variables["node"]["multi"] == (name == "cluster")
+    for variable in variables.values():
+        # "All" is one regex, not an alternation of every value (1,000 node names at 1,000 nodes).
+        if variable.get("includeAll"):
+            assert variable.get("allValue") in {".*", ".+"}, variable["name"]
+    # schemaVersion 39 is what Grafana 10.3 and later write.
+    assert dashboard["schemaVersion"] == 39
+    (grafana,) = [r for r in dashboard["__requires"] if r["id"] == "grafana"]
+    assert tuple(map(int, grafana["version"].split("."))) >= (10, 3, 0)
     panels = dashboard_queries.panels(dashboard)
     ids = [p["id"] for p in panels]
     assert len(ids) == len(set(ids))
@@ -853,7 +924,7 @@ def test_emissions_by_namespace_and_user_read_the_recorded_series():
         assert f"{grams} / {FLIGHT_GRAMS}" in exprs and f"{grams} / {CAR_GRAMS}" in exprs
         panel = next(p for p in dashboard_queries.panels(load_dashboard("cluster")) if p["title"] == title)
         renamed = next(t for t in panel["transformations"] if t["id"] == "organize")["options"]["renameByName"]
-        assert {"NY↔SF flights", "Car lifetimes", "CO2e", "kWh·PUE"} <= set(renamed.values())
+        assert {"NY↔SF flights", "Car lifetimes", "CO2e", "Facility energy (kWh·PUE)"} <= set(renamed.values())
 
 
 def test_every_flight_and_car_equivalent_uses_the_papers_figures():
@@ -871,7 +942,7 @@ def test_top_workloads_are_named_from_the_info_series():
     (query,) = panel_queries("node", "Top workloads by power")
     expr = query.expr
     assert expr.startswith("topk(10, sum by (kind, workload) (rate(footprint_workload_energy_joules_total{")
-    assert 'instance="$instance"' in expr
+    assert 'node="$node"' in expr
     assert "group_left (namespace, pod, job_id, user, unit, sluid)" in expr
     assert "footprint_workload_info{" in expr
     # Workloads without an info series are listed too, unnamed.
@@ -885,3 +956,121 @@ def test_grafana_provisioning():
     providers = yaml.safe_load((REPO / "grafana/provisioning/dashboards/footprint.yml").read_text())
     (provider,) = providers["providers"]
     assert provider["type"] == "file" and provider["options"]["path"].startswith("/")
+
+
+# ------------------------------------------------------------------------------------ dashboards at scale
+
+
+@pytest.mark.parametrize("name", DASHBOARD_IDS)
+def test_dashboards_key_on_node_not_instance(name):
+    # A pod's address changes at every rollout: grouping, filtering or naming by it splits a node in two.
+    for query in dashboard_queries.queries(REPO / "grafana" / "dashboards" / f"{name}.json"):
+        assert dashboard_queries.instance_uses(query.expr) == [], query
+        assert "instance" not in query.legend, query
+    for annotation in dashboard_queries.annotations(load_dashboard(name)):
+        assert dashboard_queries.instance_uses(annotation["expr"]) == [], annotation["name"]
+
+
+def test_instance_uses_reads_the_query():
+    assert dashboard_queries.instance_uses('sum by (job, instance) (up)') == ["by (job, instance)"]
+    assert dashboard_queries.instance_uses('sum without (instance) (up)') == ["without (instance)"]
+    assert dashboard_queries.instance_uses('up{instance=~"$instance"}') == ['instance=~"$instance"']
+    assert dashboard_queries.instance_uses('a * on (instance) group_left b') == ["on (instance)"]
+    assert dashboard_queries.instance_uses('sum by (job, node) (up{node=~"$node"})') == []
+
+
+def test_cluster_dashboard_reads_recorded_series_over_long_ranges():
+    # Over 30 days at 1,000 nodes, raw counters are millions of samples a panel: every query over the
+    # dashboard's range on the cluster dashboard reads recorded series.
+    for query in dashboard_queries.queries(REPO / "grafana" / "dashboards" / "cluster.json"):
+        if "$__range" in query.expr:
+            raw = {n for n in dashboard_queries.metric_names(query.expr) if ":" not in n}
+            assert raw <= {"footprint_attribution_overflow_total"}, query
+
+
+@pytest.mark.parametrize("name", DASHBOARD_IDS)
+def test_dashboard_units(name):
+    panels = dashboard_queries.panels(load_dashboard(name))
+    for panel in panels:
+        fields = [panel.get("fieldConfig", {}).get("defaults", {})] + [
+            {p["id"]: p["value"] for p in o["properties"]} for o in panel.get("fieldConfig", {}).get("overrides", [])]
+        for field in fields:
+            # A custom g/h suffix never scales to kg or t: CO2e per hour is a mass (massg), per hour.
+            assert "g/h" not in str(field.get("unit", "")), panel["title"]
+        if "rate(" in json.dumps(panel.get("targets", [])) and "errors" in panel["title"].lower():
+            assert panel["fieldConfig"]["defaults"]["unit"] in {"cps", "ops", "reqps", "cpm"}, panel["title"]
+        assert "kWh·PUE" not in panel["title"] or panel["title"].startswith("Facility energy"), panel["title"]
+    titles = {p["title"]: p for p in panels}
+    age = titles["Age of last sample"]["fieldConfig"]["defaults"]
+    assert age["custom"]["thresholdsStyle"]["mode"] == "line"
+    assert [s["value"] for s in age["thresholds"]["steps"]] == [None, 60]  # FootprintSamplingStale's 60 s
+    if name == "node":
+        (measured,) = titles["Measured domains"]["targets"]
+        assert 'source!="estimate"' in measured["expr"]
+        assert titles["Sample errors"]["fieldConfig"]["defaults"]["unit"] == "cps"
+
+
+def test_cluster_dashboard_budget_panels():
+    titles = {p["title"]: p for p in dashboard_queries.panels(load_dashboard("cluster"))}
+    # No single axis holds 1 hour and 30 days: the trailing windows are split by size.
+    windows = {title: {re.search(r"increase(\w+)", t["expr"]).group(1) for t in titles[title]["targets"]}
+               for title in ("Emissions over the last hour and day", "Emissions over the last week and month")}
+    assert windows == {"Emissions over the last hour and day": {"1h", "24h"},
+                       "Emissions over the last week and month": {"7d", "30d"}}
+    # Threshold lines only where an alert uses them: each burn panel holds one budget window, its lines
+    # the factors of that window's tiers.
+    rules = {rule["alert"]: rule for rule in alerts()}
+    for title, window in (("Burn rate, 30d budgets", "30d"), ("Burn rate, 7d budgets", "7d")):
+        panel = titles[title]
+        assert all(f'window="{window}"' in t["expr"] for t in panel["targets"]), title
+        steps = {s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]} - {None}
+        factors = {f for alert, *_ in BURN_TIERS for f in burn_thresholds(rules[alert]).get(window, {}).values()}
+        assert steps == factors, (title, steps, factors)
+    assert not [p for p in titles.values() if "burn" in p["title"].lower() and "30d" not in p["title"]
+                and "7d" not in p["title"]]
+    # The budget table names its columns, not __name__.
+    for target in titles["Budget used vs budget"]["targets"]:
+        assert target["legendFormat"] != "__auto"
+    assert "__name__" in next(t for t in titles["Budget used vs budget"]["transformations"]
+                              if t["id"] == "organize")["options"]["excludeByName"]
+
+
+def test_cluster_dashboard_for_a_platform_team():
+    dashboard = load_dashboard("cluster")
+    titles = {p["title"]: p for p in dashboard_queries.panels(dashboard)}
+    table = titles["Nodes"]
+    exprs = " ".join(t["expr"] for t in table["targets"])
+    # Per node: IT and facility power, CO2e (grams and pounds), facility energy, measured or estimated, version.
+    for needed in ("node:footprint_power_watts:sum", "node:footprint_facility_energy_joules:rate5m",
+                   "node:footprint_co2e_grams:increase1h", "node:footprint_facility_energy_joules:increase1h",
+                   'source="estimate"', "footprint_build_info", "453.59237"):
+        assert needed in exprs, needed
+    assert all(t["expr"].startswith(("sum by (job, node)", "2 * (count by (job, node)", "count by (job, node)",
+                                     "max by (job, node, version)")) for t in table["targets"])
+    links = json.dumps(table["fieldConfig"])
+    assert "var-node=${__data.fields.node}" in links and "var-job=${__data.fields.job}" in links
+    for title in ("Top nodes by power", "Top nodes by CO2e"):
+        link = titles[title]["fieldConfig"]["defaults"]["links"][0]["url"]
+        assert "var-node=${__field.labels.node}" in link and "var-job=${__field.labels.job}" in link
+    # Grams beside pounds, and budget history and exhaustion.
+    co2e = titles["CO2e"]
+    assert [t["expr"].endswith("/ 453.59237") for t in co2e["targets"]] == [False, True]
+    assert {"Budget use over time", "Time to exhaustion", "PUE in force", "Grid intensity in force"} <= set(titles)
+    # Annotations: firing footprint alerts and PUE and intensity changes.
+    exprs = [a["expr"] for a in dashboard_queries.annotations(dashboard)]
+    assert 'ALERTS{alertname=~"Footprint.*", alertstate="firing", job=~"$job"}' in exprs
+    assert any("footprint_pue" in e for e in exprs) and any("footprint_grid_intensity" in e for e in exprs)
+    # Links between the dashboards keep job and node.
+    assert any(link.get("includeVars") and "footprint" in link.get("tags", []) for link in dashboard["links"])
+
+
+@pytest.mark.parametrize("name", DASHBOARD_IDS)
+def test_dashboard_annotations_parse(name, tmp_path):
+    promtool = tool("promtool", "apt-get install -y prometheus")
+    rules = [{"record": f"dashboard:annotation_{i}:check", "expr": dashboard_queries.substitute(a["expr"], VARIABLE_VALUES)}
+             for i, a in enumerate(dashboard_queries.annotations(load_dashboard(name)))]
+    assert rules
+    path = tmp_path / "annotation-rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": name, "rules": rules}]}))
+    result = run(promtool, "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
