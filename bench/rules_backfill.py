@@ -54,7 +54,7 @@ DAY = 86400
 COMPONENT_WATTS = {"cpu": 250.0, "dram": 40.0, "gpu": 1200.0}
 INTENSITIES = [420.0, 310.0, 260.0, 380.0]  # g/kWh, one per 6-hour period of the day (a grid's day)
 PUE_BEFORE, PUE_AFTER = 1.45, 1.38  # the PUE changes once, 12 days before the end
-BUDGETS = [("team-a", "24h", 9.0e6), ("team-a", "30d", 2.4e8)]
+BUDGETS = [("team-a", "24h", 9.0e6), ("team-b", "7d", 6.0e7), ("team-a", "30d", 2.4e8)]
 RANGES = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 
 
@@ -148,13 +148,18 @@ def family_raw(model: Model, family: str, out) -> int:
                 out.write(lines(family, f'{base},component="{component}"', values, ts))
                 written += len(t)
         elif family == "footprint_domain_energy_joules_total":
-            # One node in five is a VM without RAPL: its cpu and dram come from the estimate.
-            source, domain = ("estimate", "cpu") if n % 5 == 4 else ("rapl", "package")
-            values = counter(model.power(n, "cpu"), dt, model.offset[n])
-            out.write(lines(family, f'{base},source="{source}",domain="{domain}",device="0"', values, ts))
-            written += len(t)
+            # One node in five is a VM without RAPL: its package and dram come from the estimate. GPUs: NVML.
+            source = "estimate" if n % 5 == 4 else "rapl"
+            for domain, component in (("package", "cpu"), ("dram", "dram")):
+                values = counter(model.power(n, component), dt, model.offset[n])
+                out.write(lines(family, f'{base},source="{source}",domain="{domain}",device="0"', values, ts))
+                written += len(t)
+            if "gpu" in model.components(n):
+                values = counter(model.power(n, "gpu"), dt, model.offset[n])
+                out.write(lines(family, f'{base},source="nvml",domain="gpu",device="0"', values, ts))
+                written += len(t)
         elif family == "footprint_domain_power_watts":
-            source, domain = ("estimate", "cpu") if n % 5 == 4 else ("rapl", "package")
+            source, domain = ("estimate", "package") if n % 5 == 4 else ("rapl", "package")
             out.write(lines(family, f'{base},source="{source}",domain="{domain}",device="0"', model.power(n, "cpu"), ts))
             written += len(t)
         elif family == "footprint_last_sample_timestamp_seconds":
@@ -220,12 +225,22 @@ def family_recorded(model: Model, out) -> int:
         lagged = np.concatenate([np.zeros(min(k, len(t))), total[:-k]]) if k < len(t) else np.zeros(len(t))
         out.write(lines("cluster:footprint_co2e_budget_used:ratio", labels, (total - lagged) / budget_grams, ts))
         written += 3 * len(t)
+        rates = {}
         for rate_window in ("5m", "30m", "1h", "6h", "3d"):
             k = WINDOWS[rate_window] // 60
             lagged = np.concatenate([np.zeros(min(k, len(t))), total[:-k]])
-            burn = (total - lagged) / WINDOWS[rate_window] / allowed
+            rates[rate_window] = (total - lagged) / WINDOWS[rate_window]
+            burn = rates[rate_window] / allowed
             out.write(lines(f"cluster:footprint_co2e_budget_burn:ratio_rate{rate_window}", labels, burn, ts))
             written += len(t)
+        if window == "24h":  # the projections: the last 18h, plus 6h at the recent rate
+            k = 18 * 60
+            kept = total - np.concatenate([np.zeros(k), total[:-k]])
+            for rate_window in ("5m", "1h"):
+                projected = (kept + rates[rate_window] * 21600) / budget_grams
+                out.write(lines(f"cluster:footprint_co2e_budget_projected_used:ratio_rate{rate_window}", labels,
+                                projected, ts))
+                written += len(t)
     return written
 
 
@@ -294,10 +309,12 @@ def generate(args, work: Path) -> dict:
                         chunksize=1)
     generated = time.monotonic() - started
     openmetrics = work / "footprint.om"
-    with open(openmetrics, "wb") as out:
+    with open(openmetrics, "wb") as out:  # one family after the other, each part deleted once copied
         for i, family in enumerate(families):
-            with open(parts / f"{i:02d}-{family}.om", "rb") as part:
+            part_path = parts / f"{i:02d}-{family}.om"
+            with open(part_path, "rb") as part:
                 shutil.copyfileobj(part, out, 1 << 24)
+            part_path.unlink()
         out.write(b"# EOF\n")
     shutil.rmtree(parts)
     size = openmetrics.stat().st_size
