@@ -1,4 +1,5 @@
 import CMicroHTTPD
+import Glibc
 import Synchronization
 
 /// What the callbacks of one daemon share: the handler, the limits, the security in force, the connection
@@ -22,14 +23,34 @@ final class ServerContext: Sendable {
         var stopping = false
     }
 
-    struct SecurityPolicy: Sendable {
-        var security: WebSecurity
-        var authenticator: BasicAuthenticator?
+    /// A class, so that each request takes the policy in force with one retain instead of copying its fields.
+    final class SecurityPolicy: Sendable {
+        let security: WebSecurity
+        let authenticator: BasicAuthenticator?
+        /// `security.headers` as libmicrohttpd takes them, converted once per policy instead of once per response.
+        let headers: [(name: ContiguousArray<CChar>, value: ContiguousArray<CChar>)]
+
+        init(security: WebSecurity, authenticator: BasicAuthenticator?) {
+            self.security = security
+            self.authenticator = authenticator
+            self.headers = security.headers.sorted { $0.key < $1.key }.map {
+                ($0.key.utf8CString, $0.value.utf8CString)
+            }
+        }
     }
+
+    /// Whether `path` (the target as sent) is one of the paths answered outside the request cap.
+    func isUncapped(_ path: UnsafePointer<CChar>) -> Bool {
+        uncappedPaths.contains { candidate in candidate.withUnsafeBufferPointer { strcmp($0.baseAddress!, path) == 0 } }
+    }
+
+    /// `limits.uncappedPaths` as C strings, compared without building a String per request.
+    private let uncappedPaths: [ContiguousArray<CChar>]
 
     init(handler: any HTTPHandler, security: WebSecurity, limits: HTTPServerConfiguration, gate: BcryptGate) {
         self.handler = handler
         self.limits = limits
+        self.uncappedPaths = limits.uncappedPaths.map(\.utf8CString)
         self.gate = gate
         self.policy = Mutex(Self.policy(for: security))
     }
@@ -122,8 +143,8 @@ final class ServerContext: Sendable {
 /// Unchecked Sendable: libmicrohttpd calls every callback of a connection on the one thread that serves it, so the
 /// plain fields are only touched there; `verification`, which the bcrypt queue also touches, is locked.
 final class RequestRecord: @unchecked Sendable {
-    /// The request-target as sent (path and query, nothing decoded), up to a NUL byte if it holds one.
-    let rawTarget: String
+    /// The request-target as sent (path and query, nothing decoded) holds a percent-encoded NUL.
+    let hasEncodedNUL: Bool
     /// Where the target starts in libmicrohttpd's buffer and how long it was when the request line was parsed.
     let rawTargetStart: UnsafeRawPointer
     let rawTargetLength: Int
@@ -148,7 +169,7 @@ final class RequestRecord: @unchecked Sendable {
     init(rawTarget start: UnsafePointer<CChar>) {
         self.rawTargetStart = UnsafeRawPointer(start)
         self.rawTargetLength = strlen(start)
-        self.rawTarget = String(decoding: UnsafeRawBufferPointer(start: start, count: rawTargetLength), as: UTF8.self)
+        self.hasEncodedNUL = strstr(start, "%00") != nil
     }
 
     func finishVerification(granted: Bool) {

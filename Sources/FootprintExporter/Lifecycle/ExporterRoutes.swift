@@ -52,16 +52,18 @@ enum ExporterRoutes {
 
     /// The exposition, gzip-compressed for clients that accept it (compressed once per sample, not per scrape).
     static func metrics(_ store: SnapshotStore, _ request: HTTPRequest) -> HTTPResponse {
-        guard let body = store.latest() else {
+        guard let latest = store.latest(acceptingGzip: request.acceptsGzip) else {
             return .text(503, "no sample has completed yet\n")
         }
-        var headers = [("Content-Type", ExpositionEncoder.contentType), ("Vary", "Accept-Encoding")]
-        if request.acceptsGzip, let compressed = store.latestCompressed() {
-            headers.append(("Content-Encoding", "gzip"))
-            return HTTPResponse(status: 200, headers: headers, body: compressed)
-        }
-        return HTTPResponse(status: 200, headers: headers, body: body)
+        return HTTPResponse(status: 200, headers: latest.gzip ? gzipHeaders : plainHeaders, body: latest.body)
     }
+
+    // Typed with the labels HTTPResponse takes: an unlabelled tuple array would be converted element by element, with
+    // dynamic casts, on every scrape.
+    private static let plainHeaders: [(name: String, value: String)] = [
+        ("Content-Type", ExpositionEncoder.contentType), ("Vary", "Accept-Encoding"),
+    ]
+    private static let gzipHeaders: [(name: String, value: String)] = plainHeaders + [("Content-Encoding", "gzip")]
 
     /// The plain list of links served at `/` with `--web.disable-ui`.
     static func linkPage(telemetryPath: String) -> [UInt8] {

@@ -46,6 +46,13 @@ public final class SnapshotStore: Sendable {
         current.withLock { $0 }?.metrics.value
     }
 
+    /// The latest exposition for one scrape: gzip-compressed when the client accepts it and compression worked.
+    func latest(acceptingGzip: Bool) -> (body: [UInt8], gzip: Bool)? {
+        guard let snapshot = current.withLock({ $0 }) else { return nil }
+        if acceptingGzip, let compressed = snapshot.compressedMetrics.value { return (compressed, true) }
+        return (snapshot.metrics.value, false)
+    }
+
     /// The latest exposition gzip-compressed (once per sample, by the first scrape that accepts gzip), or nil before
     /// the first sample or when compression failed.
     public func latestCompressed() -> [UInt8]? {
