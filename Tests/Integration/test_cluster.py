@@ -45,6 +45,7 @@ JOB = "footprint-exporter"  # contains "footprint", like the job FootprintExport
 CONFIG = {"budgets": [
     {"name": "team-a", "window": "24h", "grams": 50000},
     {"name": "team-a", "window": "30d", "grams": 1000000},
+    {"name": "team-b", "window": "7d", "grams": 300000},
 ]}
 # Two GPUs for the node that loads the fake NVML library.
 FAKE_GPUS = (
@@ -96,7 +97,10 @@ BUSY = 0.5  # the nodes' CPUs are half busy
 PROVIDED = frozenset({"attribution", "kube-state-metrics", "slurm"})
 
 START_TIMEOUT = 30  # seconds for the exporters and Prometheus to answer
-DATA_TIMEOUT = 90  # seconds for every query to have data
+# Seconds for every query to have data. The rules tile windows over an hour with 5-minute rates, evaluated every 2
+# minutes (footprint-budget-windows): a young cluster has them from its first 5-minute boundary on, up to 7 minutes
+# after Prometheus starts.
+DATA_TIMEOUT = 480
 
 
 def free_port() -> int:
@@ -249,6 +253,7 @@ class Cluster:
         self.root = root
         self.processes: list[tuple[str, subprocess.Popen, Path]] = []
         self.instances: list[str] = []
+        self.nodes: dict[str, str] = {}  # instance: node
         self.prometheus = ""
         self.load: Load | None = None
         self.servers: list[http.server.ThreadingHTTPServer] = []
@@ -338,6 +343,7 @@ def cluster(tmp_path_factory):
                 args.append("--no-collector.nvml")
             cluster.start(f"exporter-{fixture}", args, env)
             cluster.instances.append(f"127.0.0.1:{port}")
+            cluster.nodes[f"127.0.0.1:{port}"] = fixture
 
         port = free_port()
         cluster.prometheus = f"http://127.0.0.1:{port}"
@@ -345,7 +351,10 @@ def cluster(tmp_path_factory):
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(RULES)],
             "scrape_configs": [
-                {"job_name": JOB, "static_configs": [{"targets": cluster.instances}]},
+                # Each target labelled with its node, as deploy/prometheus/prometheus.example.yml shows for
+                # targets given by address: the rules and dashboards key on `node`.
+                {"job_name": JOB, "static_configs": [{"targets": [instance], "labels": {"node": node}}
+                                                      for instance, node in cluster.nodes.items()]},
                 {"job_name": KSM_JOB, "honor_labels": True,
                  "static_configs": [{"targets": [f"127.0.0.1:{kube_state_metrics.server_address[1]}"]}]},
             ],
@@ -369,19 +378,30 @@ def cluster(tmp_path_factory):
         cluster.close()
 
 
+def all_values(path: Path) -> dict[str, str]:
+    """What Grafana sends for each variable with "All" selected: its allValue."""
+    return {v["name"]: v["allValue"] for v in json.loads(path.read_text())["templating"]["list"] if v.get("includeAll")}
+
+
 def panel_queries(cluster: Cluster) -> list[tuple[str, str, str]]:
-    """(label, PromQL, instance) of every panel query, variables filled in as Grafana would: the node dashboard
-    once per instance, `=~"$instance"` as its "All" (.*), $node as its All (.*), short ranges for a young
-    cluster."""
-    values = {"job": JOB, "node": ".*", "__range": "1m", "__rate_interval": "30s", "__interval": "15s"}
+    """(label, PromQL, node) of every panel query, variables filled in as Grafana would: the node dashboard once per
+    node, the cluster dashboard with "All" (each variable's allValue), short ranges for a young cluster."""
+    values = {"__range": "1m", "__rate_interval": "30s", "__interval": "15s"}
     found = []
     for path in dashboard_queries.DASHBOARDS:
         for query in dashboard_queries.queries(path):
-            instances = cluster.instances if 'instance="$instance"' in query.expr else [".*"]
-            for instance in instances:
-                expr = dashboard_queries.substitute(query.expr, values | {"instance": instance})
-                found.append((f"{query.dashboard} / {query.panel} [{query.ref_id}] {instance}", expr, instance))
+            nodes = sorted(cluster.nodes.values()) if 'node="$node"' in query.expr else [".*"]
+            for node in nodes:
+                filled = values | all_values(path) | {"job": JOB} | ({"node": node} if node != ".*" else {})
+                expr = dashboard_queries.substitute(query.expr, filled)
+                found.append((f"{query.dashboard} / {query.panel} [{query.ref_id}] {node}", expr, node))
     return found
+
+
+def needs_an_hour(expr: str) -> bool:
+    """Per-node totals over the range sum node:*:increase1h hour by hour ([$__range:1h]): a cluster younger than an
+    hour has no whole hour to show."""
+    return ":1h])" in expr
 
 
 def needs_gpus(expr: str) -> bool:
@@ -423,16 +443,23 @@ def test_every_dashboard_query_has_data(cluster):
     # The only exemption: GPU panels are empty on a node without GPUs (amd, vm), and everywhere when no C compiler
     # built the fake NVML. Everything else, the workload panels per node, namespace and Slurm user included, has
     # data: every node runs workloads, kube-state-metrics names the pods and the Slurm jobs have users.
-    with_gpus = {s["metric"]["instance"] for s in cluster.query(
-        'count by (instance) (footprint_domain_power_watts{domain="gpu"})')}
+    with_gpus = {s["metric"]["node"] for s in cluster.query(
+        'count by (node) (footprint_domain_power_watts{domain="gpu"})')}
+    # Measured domains leave estimates out: empty on vm, whose CPU and DRAM power are only estimated.
+    measuring = {s["metric"]["node"] for s in cluster.query(
+        'count by (node) (footprint_domain_power_watts{domain!="gpu", source!="estimate"})')}
 
-    def may_be_empty(expr: str, instance: str) -> bool:
-        return needs_gpus(expr) and (instance not in with_gpus if instance != ".*" else not with_gpus)
+    def may_be_empty(expr: str, node: str) -> bool:
+        if needs_an_hour(expr):
+            return True
+        if 'source!="estimate"' in expr and node != ".*":
+            return node not in measuring
+        return needs_gpus(expr) and (node not in with_gpus if node != ".*" else not with_gpus)
 
     def without_data():
         cluster.load.check()
-        return [(label, expr) for label, expr, instance in queries
-                if not may_be_empty(expr, instance) and not cluster.query(expr)]
+        return [(label, expr) for label, expr, node in queries
+                if not may_be_empty(expr, node) and not cluster.query(expr)]
 
     deadline = time.monotonic() + DATA_TIMEOUT
     missing = without_data()
@@ -446,19 +473,48 @@ def test_template_variables_have_values(cluster):
     for path in dashboard_queries.DASHBOARDS:
         variables = json.loads(path.read_text())["templating"]["list"]
         for variable in variables:
-            if variable["type"] != "query" or variable["name"] == "node":  # node comes from relabelling only
+            if variable["type"] != "query":
                 continue
             match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", variable["query"])
             selector = dashboard_queries.substitute(match.group(1), {"job": JOB, "node": ".*"})
             query = urllib.parse.urlencode({"match[]": selector})
             url = f"{cluster.prometheus}/api/v1/label/{match.group(2)}/values?{query}"
             values = json.loads(get(url))["data"]
-            expected = sorted(cluster.instances) if match.group(2) == "instance" else [JOB]
+            expected = sorted(FIXTURES) if match.group(2) == "node" else [JOB]
             assert sorted(values) == expected, variable["query"]
+            # "All" is one regex that matches every value (and the job's every node), never a list of them.
+            if variable.get("includeAll"):
+                assert variable["allValue"] in {".*", ".+"}, variable["name"]
+                assert all(re.fullmatch(variable["allValue"], value) for value in values), variable["name"]
+
+
+def test_panels_key_on_node_not_instance(cluster):
+    """No panel groups, joins, filters or names series by `instance`, which changes whenever an exporter pod is
+    replaced: read from every query and legend, and from what Prometheus answers, where no two series of a panel
+    query may differ by their instance alone (two rows, or two lines, for one node)."""
+    for path in dashboard_queries.DASHBOARDS:
+        for query in dashboard_queries.queries(path):
+            assert dashboard_queries.instance_uses(query.expr) == [], query
+            assert "instance" not in query.legend, query
+        for annotation in dashboard_queries.annotations(json.loads(path.read_text())):
+            assert dashboard_queries.instance_uses(annotation["expr"]) == [], annotation
+    settled(cluster, f'cluster:footprint_co2e_budget_used:ratio{{job="{JOB}"}}')
+    for label, expr, _ in panel_queries(cluster):
+        keys = [tuple(sorted((k, v) for k, v in s["metric"].items() if k != "instance")) for s in cluster.query(expr)]
+        assert len(keys) == len(set(keys)), f"{label}: series that differ by instance only: {expr}"
+
+
+def test_annotation_queries_run(cluster):
+    # Firing alerts and PUE or intensity changes: usually none here, but every query must be valid PromQL that
+    # Prometheus answers.
+    for path in dashboard_queries.DASHBOARDS:
+        for annotation in dashboard_queries.annotations(json.loads(path.read_text())):
+            expr = dashboard_queries.substitute(annotation["expr"], all_values(path) | {"job": JOB})
+            cluster.query(expr)
 
 
 def test_cluster_co2e_rate_is_the_sum_of_node_rates(cluster):
-    at = settled(cluster, f'count(count by (instance) (node:footprint_co2e_grams:rate5m{{job="{JOB}"}})) == 3',
+    at = settled(cluster, f'count(count by (node) (node:footprint_co2e_grams:rate5m{{job="{JOB}"}})) == 3',
                  f'cluster:footprint_co2e_grams:rate5m{{job="{JOB}"}}')
     node = cluster.query(f'sum(node:footprint_co2e_grams:rate5m{{job="{JOB}"}})', at=at)
     total = cluster.query(f'sum(cluster:footprint_co2e_grams:rate5m{{job="{JOB}"}})', at=at)
@@ -516,12 +572,14 @@ def test_long_windows_have_data_from_a_short_history(cluster):
         result = cluster.query(f'sum(cluster:footprint_co2e_grams:increase{window}{{job="{JOB}"}})', at=at)
         assert result, window
         values[window] = float(result[0]["value"][1])
-    # Every window holds the whole (short) history, so they all agree, and none invents emissions for the
-    # days before the exporters started.
-    for window, value in values.items():
-        assert math.isclose(value, values["1h"], rel_tol=1e-9), values
+    # Every window holds the whole (short) history, so the tiled ones (24h, 7d, 30d: 5-minute rates up to the
+    # last 5-minute boundary) agree exactly, and hold no more than the last hour read from the raw counters up to
+    # now; none invents emissions for the days before the exporters started.
+    for window in ("7d", "30d"):
+        assert math.isclose(values[window], values["24h"], rel_tol=1e-9), values
+    assert values["24h"] <= values["1h"] * 1.05, values
     emitted = float(cluster.query(f'sum(footprint_co2e_grams_total{{job="{JOB}"}})', at=at)[0]["value"][1])
-    assert values["30d"] <= emitted * 1.05, (values, emitted)
+    assert values["1h"] <= emitted * 1.05, (values, emitted)
 
 
 def test_budgets_join_their_windows(cluster):
@@ -529,9 +587,10 @@ def test_budgets_join_their_windows(cluster):
             f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}')
     at = when_emitting(cluster, f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}')
     used = cluster.query(f'cluster:footprint_co2e_budget_used:ratio{{job="{JOB}"}}', at=at)
-    assert {(s["metric"]["budget"], s["metric"]["window"]) for s in used} == {("team-a", "24h"), ("team-a", "30d")}
+    assert {(s["metric"]["budget"], s["metric"]["window"]) for s in used} == {
+        ("team-a", "24h"), ("team-a", "30d"), ("team-b", "7d")}
     burn = cluster.query(f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}', at=at)
-    assert len(burn) == 2 and all(float(s["value"][1]) > 0 for s in burn), (burn, emission_history(cluster, at))
+    assert len(burn) == 3 and all(float(s["value"][1]) > 0 for s in burn), (burn, emission_history(cluster, at))
     quiet = ("FootprintCO2eBudgetWindowUnsupported", "FootprintCO2eBudgetConfigDrift", "FootprintExporterDown",
              "FootprintSamplingStale")
     for alert in quiet:
