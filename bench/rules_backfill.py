@@ -124,6 +124,32 @@ def lines(name: str, labels: str, values, ts) -> str:
     return "".join([f"{prefix}{v:.6f} {t}\n" for v, t in zip(values.tolist() if hasattr(values, "tolist") else values, ts)])
 
 
+class Chunked:
+    """Writes each series' samples to the file of the time chunk they fall in (chunks of CHUNK seconds, aligned
+    to multiples of it as promtool aligns its blocks), so that promtool backfills one chunk at a time: a single
+    block of 30 days would hold every sample in memory at once (over 20 GiB here)."""
+
+    def __init__(self, paths: dict[int, Path]):
+        self.files = {start: open(path, "w", buffering=1 << 22) for start, path in paths.items()}
+        self.starts = sorted(self.files)
+
+    def write_series(self, name: str, labels: str, values, t: np.ndarray, ts: list[str]) -> int:
+        values = np.asarray(values, dtype=float)
+        bounds = np.searchsorted(t, self.starts + [self.starts[-1] + CHUNK])
+        for i, start in enumerate(self.starts):
+            a, b = bounds[i], bounds[i + 1]
+            if b > a:
+                self.files[start].write(lines(name, labels, values[a:b], ts[a:b]))
+        return len(t)
+
+    def close(self):
+        for f in self.files.values():
+            f.close()
+
+
+CHUNK = 72 * 3600  # seconds of data per backfill run (a multiple of 2h, as promtool's block ranges are)
+
+
 # --------------------------------------------------------------------------------------- the families
 
 
@@ -145,41 +171,41 @@ def family_raw(model: Model, family: str, out) -> int:
                     values = counter(p * model.pue, dt, model.offset[n] * 1.4)
                 else:
                     values = counter(p * model.pue * model.intensity / 3.6e6, dt, model.offset[n] * 1.4e-4)
-                out.write(lines(family, f'{base},component="{component}"', values, ts))
+                out.write_series(family, f'{base},component="{component}"', values, t, ts)
                 written += len(t)
         elif family == "footprint_domain_energy_joules_total":
             # One node in five is a VM without RAPL: its package and dram come from the estimate. GPUs: NVML.
             source = "estimate" if n % 5 == 4 else "rapl"
             for domain, component in (("package", "cpu"), ("dram", "dram")):
                 values = counter(model.power(n, component), dt, model.offset[n])
-                out.write(lines(family, f'{base},source="{source}",domain="{domain}",device="0"', values, ts))
+                out.write_series(family, f'{base},source="{source}",domain="{domain}",device="0"', values, t, ts)
                 written += len(t)
             if "gpu" in model.components(n):
                 values = counter(model.power(n, "gpu"), dt, model.offset[n])
-                out.write(lines(family, f'{base},source="nvml",domain="gpu",device="0"', values, ts))
+                out.write_series(family, f'{base},source="nvml",domain="gpu",device="0"', values, t, ts)
                 written += len(t)
         elif family == "footprint_domain_power_watts":
             source, domain = ("estimate", "package") if n % 5 == 4 else ("rapl", "package")
-            out.write(lines(family, f'{base},source="{source}",domain="{domain}",device="0"', model.power(n, "cpu"), ts))
+            out.write_series(family, f'{base},source="{source}",domain="{domain}",device="0"', model.power(n, "cpu"), t, ts)
             written += len(t)
         elif family == "footprint_last_sample_timestamp_seconds":
-            out.write(lines(family, base, t - 1.0, ts)); written += len(t)
+            out.write_series(family, base, t - 1.0, t, ts); written += len(t)
         elif family in ("footprint_source_up", "footprint_sample_errors_total"):
             sources = ["estimate" if n % 5 == 4 else "rapl"] + (["nvml"] if n % 4 == 0 else [])
             for source in sources:
-                out.write(lines(family, f'{base},source="{source}"', ones if family == "footprint_source_up" else 0 * ones, ts))
+                out.write_series(family, f'{base},source="{source}"', ones if family == "footprint_source_up" else 0 * ones, t, ts)
                 written += len(t)
         elif family == "footprint_pue":
-            out.write(lines(family, base, model.pue, ts)); written += len(t)
+            out.write_series(family, base, model.pue, t, ts); written += len(t)
         elif family == "footprint_grid_intensity_grams_per_kwh":
-            out.write(lines(family, base, model.intensity, ts)); written += len(t)
+            out.write_series(family, base, model.intensity, t, ts); written += len(t)
         elif family == "footprint_build_info":
-            out.write(lines(family, f'{base},version="0.9.0",revision="b121450"', ones, ts)); written += len(t)
+            out.write_series(family, f'{base},version="0.9.0",revision="b121450"', ones, t, ts); written += len(t)
         elif family == "up":
-            out.write(lines(family, base, ones, ts)); written += len(t)
+            out.write_series(family, base, ones, t, ts); written += len(t)
         elif family == "footprint_co2e_budget_grams":
             for budget, window, grams in BUDGETS:
-                out.write(lines(family, f'{base},budget="{budget}",window="{window}"', ones * grams, ts))
+                out.write_series(family, f'{base},budget="{budget}",window="{window}"', ones * grams, t, ts)
                 written += len(t)
     return written
 
@@ -203,7 +229,7 @@ def family_recorded(model: Model, out) -> int:
         for name, values in (("cluster:footprint_power_watts:sum", p),
                              ("cluster:footprint_facility_energy_joules:rate5m", p * pue),
                              ("cluster:footprint_co2e_grams:rate5m", rate)):
-            out.write(lines(name, f'{job},component="{component}"', values, ts)); written += len(t)
+            out.write_series(name, f'{job},component="{component}"', values, t, ts); written += len(t)
         cumulative = counter(rate, dt, 0.0)
         grams[component] = cumulative
         for window, seconds in WINDOWS.items():
@@ -212,18 +238,18 @@ def family_recorded(model: Model, out) -> int:
             k = seconds // 60
             lagged = np.concatenate([np.zeros(min(k, len(t))), cumulative[:-k]]) if k < len(t) else np.zeros(len(t))
             extra = f',window="{window}"' if window in ("1h", "24h", "7d", "30d") else ""
-            out.write(lines(f"cluster:footprint_co2e_grams:increase{window}", f'{job},component="{component}"{extra}',
-                            cumulative - lagged, ts))
+            out.write_series(f"cluster:footprint_co2e_grams:increase{window}", f'{job},component="{component}"{extra}',
+                             cumulative - lagged, t, ts)
             written += len(t)
     total = sum(grams.values())
     for budget, window, budget_grams in BUDGETS:
         labels = f'{job},budget="{budget}",window="{window}"'
         allowed = budget_grams / WINDOWS[window]
-        out.write(lines("cluster:footprint_co2e_budget_grams:max", labels, np.full(len(t), budget_grams), ts))
-        out.write(lines("cluster:footprint_co2e_budget_grams:allowed_rate", labels, np.full(len(t), allowed), ts))
+        out.write_series("cluster:footprint_co2e_budget_grams:max", labels, np.full(len(t), budget_grams), t, ts)
+        out.write_series("cluster:footprint_co2e_budget_grams:allowed_rate", labels, np.full(len(t), allowed), t, ts)
         k = WINDOWS[window] // 60
         lagged = np.concatenate([np.zeros(min(k, len(t))), total[:-k]]) if k < len(t) else np.zeros(len(t))
-        out.write(lines("cluster:footprint_co2e_budget_used:ratio", labels, (total - lagged) / budget_grams, ts))
+        out.write_series("cluster:footprint_co2e_budget_used:ratio", labels, (total - lagged) / budget_grams, t, ts)
         written += 3 * len(t)
         rates = {}
         for rate_window in ("5m", "30m", "1h", "6h", "3d"):
@@ -231,23 +257,24 @@ def family_recorded(model: Model, out) -> int:
             lagged = np.concatenate([np.zeros(min(k, len(t))), total[:-k]])
             rates[rate_window] = (total - lagged) / WINDOWS[rate_window]
             burn = rates[rate_window] / allowed
-            out.write(lines(f"cluster:footprint_co2e_budget_burn:ratio_rate{rate_window}", labels, burn, ts))
+            out.write_series(f"cluster:footprint_co2e_budget_burn:ratio_rate{rate_window}", labels, burn, t, ts)
             written += len(t)
         if window == "24h":  # the projections: the last 18h, plus 6h at the recent rate
             k = 18 * 60
             kept = total - np.concatenate([np.zeros(k), total[:-k]])
             for rate_window in ("5m", "1h"):
                 projected = (kept + rates[rate_window] * 21600) / budget_grams
-                out.write(lines(f"cluster:footprint_co2e_budget_projected_used:ratio_rate{rate_window}", labels,
-                                projected, ts))
+                out.write_series(f"cluster:footprint_co2e_budget_projected_used:ratio_rate{rate_window}", labels,
+                                 projected, t, ts)
                 written += len(t)
     return written
 
 
 def family_node_recorded(model: Model, out) -> int:
-    """The new rules' per-node series: hourly increases every 5 minutes over the whole history (the per-node
-    table reads them at hour steps), and the per-node power and rates every minute over the dense part."""
-    t = np.arange(model.start, model.end + 1, 300, dtype=np.int64)
+    """The new rules' per-node series: hourly increases at every whole hour of the history (the per-node table
+    reads them at hour steps), and the per-node power and rates every minute over the last 150 minutes."""
+    # The hourly increases at each whole hour only: the dashboards read them at hour steps, nothing else does.
+    t = np.arange(-(-model.start // 3600) * 3600, model.end + 1, 3600, dtype=np.int64)
     ts = [str(int(x)) for x in t]
     pue, intensity = model.pue_at(t), model.intensity_at(t)
     recent = np.arange(model.end - 150 * 60, model.end + 1, 60, dtype=np.int64)
@@ -269,10 +296,10 @@ def family_node_recorded(model: Model, out) -> int:
                                  ("node:footprint_facility_energy_joules:rate5m", p_recent * r_pue),
                                  ("node:footprint_co2e_grams:rate5m",
                                   p_recent * r_pue * model.intensity_at(recent) / 3.6e6)):
-                out.write(lines(name, f'{with_instance},component="{component}"', values, recent_ts))
+                out.write_series(name, f'{with_instance},component="{component}"', values, recent, recent_ts)
                 written += len(recent)
-        out.write(lines("node:footprint_co2e_grams:increase1h", labels, co2e, ts))
-        out.write(lines("node:footprint_facility_energy_joules:increase1h", labels, facility, ts))
+        out.write_series("node:footprint_co2e_grams:increase1h", labels, co2e, t, ts)
+        out.write_series("node:footprint_facility_energy_joules:increase1h", labels, facility, t, ts)
         written += 2 * len(t)
     return written
 
@@ -284,16 +311,19 @@ RAW_FAMILIES = ["footprint_co2e_grams_total", "footprint_facility_energy_joules_
 
 
 def write_family(args) -> tuple[str, int, float]:
-    model_args, family, path = args
+    model_args, family, paths = args
     started = time.monotonic()
     model = Model(*model_args)
-    with open(path, "w", buffering=1 << 22) as out:
+    out = Chunked(paths)
+    try:
         if family == "recorded":
             written = family_recorded(model, out)
         elif family == "node-recorded":
             written = family_node_recorded(model, out)
         else:
             written = family_raw(model, family, out)
+    finally:
+        out.close()
     return family, written, time.monotonic() - started
 
 
@@ -301,31 +331,36 @@ def generate(args, work: Path) -> dict:
     end = (int(time.time()) // 300) * 300 + args.future_minutes * 60
     model_args = (args.nodes, args.days, end, args.history_step, args.dense_minutes, args.scrape)
     parts = work / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
+    chunks = list(range((end - args.days * DAY) // CHUNK * CHUNK, end + 1, CHUNK))
+    for chunk in chunks:
+        (parts / str(chunk)).mkdir(parents=True, exist_ok=True)
     families = RAW_FAMILIES + ["recorded", "node-recorded"]
     started = time.monotonic()
     with multiprocessing.Pool(args.jobs) as pool:
-        done = pool.map(write_family, [(model_args, f, parts / f"{i:02d}-{f}.om") for i, f in enumerate(families)],
-                        chunksize=1)
+        done = pool.map(write_family, [(model_args, f, {c: parts / str(c) / f"{i:02d}-{f}.om" for c in chunks})
+                                       for i, f in enumerate(families)], chunksize=1)
     generated = time.monotonic() - started
-    openmetrics = work / "footprint.om"
-    with open(openmetrics, "wb") as out:  # one family after the other, each part deleted once copied
-        for i, family in enumerate(families):
-            part_path = parts / f"{i:02d}-{family}.om"
-            with open(part_path, "rb") as part:
-                shutil.copyfileobj(part, out, 1 << 24)
-            part_path.unlink()
-        out.write(b"# EOF\n")
-    shutil.rmtree(parts)
-    size = openmetrics.stat().st_size
     data = work / "data"
-    started = time.monotonic()
-    result = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=744h",
-                             "-q", str(openmetrics), str(data)], capture_output=True, text=True)
+    size, started = 0, time.monotonic()
+    for chunk in chunks:  # one OpenMetrics file and one promtool run per chunk: one block each
+        openmetrics = work / f"footprint-{chunk}.om"
+        with open(openmetrics, "wb") as out:  # one family after the other, each part deleted once copied
+            for i, family in enumerate(families):
+                part_path = parts / str(chunk) / f"{i:02d}-{family}.om"
+                with open(part_path, "rb") as part:
+                    shutil.copyfileobj(part, out, 1 << 24)
+                part_path.unlink()
+            out.write(b"# EOF\n")
+        size += openmetrics.stat().st_size
+        result = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
+                                 f"--max-block-duration={CHUNK // 3600}h", "-q", str(openmetrics), str(data)],
+                                capture_output=True, text=True)
+        openmetrics.unlink()
+        if result.returncode != 0:
+            sys.exit(f"promtool failed on chunk {chunk}: {result.stdout[-2000:]} {result.stderr[-3000:]}")
+        print(f"backfilled chunk {chunks.index(chunk) + 1}/{len(chunks)}", flush=True)
     backfilled = time.monotonic() - started
-    if result.returncode != 0:
-        sys.exit(f"promtool failed: {result.stderr[-3000:]}")
-    openmetrics.unlink()
+    shutil.rmtree(parts)
     samples = {family: written for family, written, _ in done}
     return {"end": end, "start": end - args.days * DAY, "samples": samples, "total_samples": sum(samples.values()),
             "openmetrics_bytes": size, "generate_seconds": round(generated, 1), "backfill_seconds": round(backfilled, 1),
@@ -442,7 +477,7 @@ def measure(rules: Path, dashboards: dict[str, dict], data: Path, work: Path, la
                               "__rate_interval": f"{max(60, 4 * step_for(seconds))}s",
                               "__interval": f"{step_for(seconds)}s", "__range_s": str(seconds)}
                     if name == "node":
-                        values |= {"node": Model.node(1), "instance": Model.instance(1)}
+                        values |= {"node": Model.node(0), "instance": Model.instance(0)}  # a GPU node
                     else:
                         # Without an allValue, Grafana sends "All" as a regex of every value: 1,000 instances.
                         for var in ("node", "instance"):
