@@ -21,6 +21,8 @@ public struct WorkloadReading: Sendable {
     public var nodeMemory: NodeMemory?
     /// Which workload each process belongs to, in the host PID view; filled only when asked for (GPU attribution).
     public var workloadOfPID: [UInt32: WorkloadID] = [:]
+    /// Whether `workloadOfPID` was filled (an empty map then means no workload has a process).
+    public var processesMapped = false
     /// Whether a cgroup hierarchy was found at all.
     public var cgroupsFound = false
 
@@ -58,6 +60,20 @@ public final class WorkloadMonitor: @unchecked Sendable {
         self.userNames = userNames
     }
 
+    /// Which known workload each process belongs to, from the workloads' `cgroup.procs` (host PID view). `read` calls
+    /// it when asked to; the sampler calls it alone, after a `read` without it, in the sample where GPU processes
+    /// first appear, so that sample's GPU energy is split too.
+    public func processMap() -> [UInt32: WorkloadID] {
+        guard let hierarchy else { return [:] }
+        var map: [UInt32: WorkloadID] = [:]
+        for (id, workload) in known {
+            for pid in ProcessIdentity.pids(in: hierarchy.subtree(of: workload.cgroupPath, under: cgroupRoot)) {
+                map[pid] = id
+            }
+        }
+        return map
+    }
+
     /// Reads the workloads once; `processes` also maps every workload's processes (for the GPU split).
     public func read(processes: Bool) -> WorkloadReading {
         var reading = WorkloadReading()
@@ -81,11 +97,10 @@ public final class WorkloadMonitor: @unchecked Sendable {
             let usage = hierarchy.usage(of: workload.cgroupPath, under: cgroupRoot)
             if usage.cpuMicroseconds == nil { vanished = true }
             reading.usage[id] = usage
-            if processes {
-                for pid in ProcessIdentity.pids(in: hierarchy.subtree(of: workload.cgroupPath, under: cgroupRoot)) {
-                    reading.workloadOfPID[pid] = id
-                }
-            }
+        }
+        if processes {
+            reading.workloadOfPID = processMap()
+            reading.processesMapped = true
         }
         // A cgroup gone between two rescans: look again at the next sample.
         if vanished { samplesSinceRescan = rescanEverySamples }

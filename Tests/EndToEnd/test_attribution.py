@@ -624,6 +624,35 @@ def test_pods_cgroupfs_driver_hybrid_split_exactly(exporter_factory, tmp_path, i
     promtool_check(final.text)
 
 
+def test_budget_with_match_counts_its_pods_and_one_without_the_whole_node(exporter_factory, tmp_path):
+    """footprint_budget_co2e_grams_total: a budget whose match: selects the team-* namespaces counts the CO2e of
+    those pods exactly as their own counters do; one without match: counts the node's whole CO2e, every component.
+    One series per budget name, whatever its windows."""
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "budgets:\n"
+        "  - {name: teams, window: 24h, grams: 5000, match: {kind: pod, namespace: \"team-*\"}}\n"
+        "  - {name: teams, window: 30d, grams: 120000, match: {namespace: \"team-*\", kind: pod}}\n"
+        "  - {name: node, window: 24h, grams: 9000}\n")
+    node = pods_node("v2", systemd_pod_path)
+    model = Model()
+    exporter = start(exporter_factory, node, [f"--config.file={config}", f"--path.pod-logs={pod_logs(tmp_path)}"])
+    final = run_frames(exporter, node, model, pod_steps("v2"))
+    assert_pod_info(final)
+    matched = {("pod", POD_BURSTABLE), ("pod", POD_BURSTABLE_CRIO)}  # team-a and team-b
+    co2e = final.co2e()
+    teams = sum(grams for key, grams in co2e.items() if key in matched)
+    others = sum(grams for key, grams in co2e.items() if key not in matched)
+    assert teams > 0 and others > 0, co2e
+    budget = {labels["budget"]: number for labels, number in final.series["footprint_budget_co2e_grams_total"]}
+    assert set(budget) == {"teams", "node"}, budget
+    assert budget["teams"] == pytest.approx(teams, rel=1e-12, abs=1e-12)
+    node_total = sum(final.get("footprint_co2e_grams_total", component=component) for component in COMPONENTS)
+    assert budget["node"] == pytest.approx(node_total, rel=1e-12, abs=1e-12)
+    assert budget["node"] > budget["teams"]
+    promtool_check(final.text)
+
+
 # MARK: - 1c. Slurm
 
 SLUID = "sQ7Kx2mB9vT4"
@@ -900,6 +929,38 @@ def test_gpu_energy_split_by_process_sm_share(exporter_factory, fake_nvml, tmp_p
     assert workloads[pod_b]["gpu"] == b_gpu, (workloads[pod_b]["gpu"], b_gpu)
     assert final.node("gpu") == (100_003 + 10_000 + 20_001 + 7_777 + 33_333 + 1 + 40_000 + 3_000) * 1000
     assert final.unattributed("gpu") == final.node("gpu") - a_gpu - b_gpu
+
+
+def test_gpu_energy_of_the_sample_where_processes_first_appear_is_split(exporter_factory, fake_nvml, tmp_path):
+    """Samples with no GPU process skip mapping processes to workloads (a cgroup.procs read per workload); the sample
+    in which processes appear maps them at once, so its GPU energy goes to the workloads, not to unattributed."""
+    pod_a, pod_b = ("pod", POD_BURSTABLE), ("pod", POD_BESTEFFORT)
+    node = FakeNode("v2")
+    node.workload(pod_a, systemd_pod_path(POD_BURSTABLE, "burstable"),
+                  {f"cri-containerd-{container_id(0xa)}.scope": [8101]})
+    node.workload(pod_b, systemd_pod_path(POD_BESTEFFORT, "besteffort"),
+                  {f"cri-containerd-{container_id(0xb)}.scope": [8201]})
+    node.memory(pod_a, 2 * GIB)
+    node.memory(pod_b, 1 * GIB)
+    node.script = str(tmp_path / "nvml-script")
+    node.gpus = [{"mj": 1_000_000, "procs": []}]
+    gpu0 = node.gpus[0]
+
+    def idle_gpu_draws(node):
+        gpu0["mj"] += 7_000  # no process: all of it is unattributed
+
+    def processes_appear(node):
+        gpu0["procs"] = [{"pid": 8101, "sm": 60, "ts": 1000}, {"pid": 8201, "sm": 20, "ts": 1000}]
+        gpu0["mj"] += 80_001
+
+    model = Model()
+    exporter = start(exporter_factory, node, [f"--collector.nvml.library={fake_nvml}"],
+                     env={"FAKE_NVML_SCRIPT": node.script})
+    final = run_frames(exporter, node, model, [idle_gpu_draws, processes_appear])
+    workloads = final.workloads()
+    assert workloads[pod_a]["gpu"] == 80_001_000 * 60 // 80, workloads[pod_a]
+    assert workloads[pod_b]["gpu"] == 80_001_000 * 20 // 80, workloads[pod_b]
+    assert final.unattributed("gpu") == 7_000_000 + 80_001_000 - 80_001_000 * 60 // 80 - 80_001_000 * 20 // 80
 
 
 # MARK: - 4. Churn, retention, expiry and the cap

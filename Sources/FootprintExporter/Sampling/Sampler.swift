@@ -44,7 +44,8 @@ public final class Sampler: Sendable {
     private let timer = Mutex<TimerBox?>(nil)
     private let beforePublish: (@Sendable (SamplerState) -> Void)?
     private let clock: any SamplerClock
-    private let attribution: (reader: BackgroundReader<WorkloadReading>, settings: AttributionSettings)?
+    private let attribution:
+        (reader: BackgroundReader<WorkloadReading>, monitor: WorkloadMonitor, settings: AttributionSettings)?
     private let wantsProcesses = Flag()
     /// The last hour of power for the live page; outside `state`, which is copied for the state file each sample.
     private let history: Mutex<PowerHistory>
@@ -87,7 +88,7 @@ public final class Sampler: Sendable {
             return (
                 BackgroundReader(label: "workloads", clock: clock) {
                     monitor.read(processes: wantsProcesses.value)
-                }, attribution.settings
+                }, monitor, attribution.settings
             )
         }
         self.estimateWorker = estimateSource.map { SourceWorker(source: $0, clock: clock) }
@@ -159,14 +160,29 @@ public final class Sampler: Sendable {
             state.withLock { record(read, of: estimateWorker.source.name, into: &$0, settings: settings) }
         }
         if let attribution {
-            let reading = workloadRead?.wait(until: max(deadline, DispatchTime.now() + .milliseconds(50)))?.value
+            var reading = workloadRead?.wait(until: max(deadline, DispatchTime.now() + .milliseconds(50)))?.value
+            if var complete = reading, !complete.processesMapped,
+                state.withLock({ !($0.attribution?.gpuProcesses.isEmpty ?? true) })
+            {
+                // GPU processes appeared in this sample, after the workload read skipped them: map them now (the read
+                // has finished, so the monitor is free), rather than leave this sample's GPU energy unattributed.
+                complete.workloadOfPID = attribution.monitor.processMap()
+                complete.processesMapped = true
+                reading = complete
+            }
             attribute(reading, settings: attribution.settings, accounting: settings)
         }
         let reloadFailures = webConfigReloadFailures()
-        let snapshot = state.withLock { state -> SamplerState in
+        let (snapshot, budgetChanges) = state.withLock { state -> (SamplerState, [BudgetCounters.MatchChange]) in
+            let changes = countBudgets(settings.budgets, in: &state)
             state.lastSampleUnixSeconds = clock.unixSeconds()
             state.samplesTaken += 1
-            return state
+            return (state, changes)
+        }
+        for change in budgetChanges {
+            logger.warning(
+                "budget's match changed: its counter goes on from its value, but counts other workloads from now on",
+                metadata: ["budget": "\(change.budget)", "old": "\(change.old)", "new": "\(change.new)"])
         }
         let recent = history.withLock { history in
             history.append(
@@ -205,6 +221,17 @@ public final class Sampler: Sendable {
                 metadata: ["max_workloads": "\(settings.maximumWorkloads)"])
         }
         _ = outcome
+    }
+
+    /// Adds this sample's CO2e to the budget counters: the node's to budgets without `match:`, the matching
+    /// workloads' to the others.
+    private func countBudgets(_ budgets: [EmissionBudget], in state: inout SamplerState) -> [BudgetCounters.MatchChange]
+    {
+        let nodeGrams = state.ledger.takeCO2eGrams()
+        let workloadGrams = state.attribution?.ledger.takeCO2eGrams() ?? [:]
+        return state.budgets.record(
+            budgets: budgets, nodeGrams: nodeGrams, workloadGrams: workloadGrams,
+            names: state.attribution?.names ?? [:], tracked: state.attribution?.ledger.workloads.count ?? 0)
     }
 
     /// A copy of the accumulated state, for the state file.
@@ -349,6 +376,8 @@ public struct SamplerState: Sendable {
     var ledger = EnergyLedger()
     /// The split of the node's energy between workloads; nil while attribution is off.
     var attribution: AttributionState?
+    /// The budgets' CO2e counters.
+    var budgets = BudgetCounters()
     var health: [String: SourceHealth] = [:]
     var gpus: [String: [GPUIdentity]] = [:]
     var lastSampleUnixSeconds: Double?
