@@ -19,6 +19,9 @@ public struct AttributionLedger<Key: Hashable & Sendable>: Sendable {
     public private(set) var workloads: [Key: WorkloadTotals] = [:]
     public private(set) var unattributed: [Component: UInt64] = [:]
     public private(set) var expired: [Component: UInt64] = [:]
+    /// CO2e each key got since the last `takeCO2eGrams()`, in grams: a sample's increments of the workloads' CO2e
+    /// counters, counted toward the budgets whose `match:` selects them.
+    public private(set) var co2eGramsSinceTake: [Key: Double] = [:]
 
     public init() {}
 
@@ -32,11 +35,18 @@ public struct AttributionLedger<Key: Hashable & Sendable>: Sendable {
             totals.itMicrojoules[component.rawValue, default: 0] &+= microjoules
             let facility = Emissions.facilityJoules(itJoules: Double(microjoules) / 1e6, pue: pue)
             totals.facilityJoules += facility
-            totals.co2eGrams += Emissions.co2eGrams(
-                facilityJoules: facility, gramsPerKilowattHour: gramsPerKilowattHour)
+            let grams = Emissions.co2eGrams(facilityJoules: facility, gramsPerKilowattHour: gramsPerKilowattHour)
+            totals.co2eGrams += grams
+            co2eGramsSinceTake[key, default: 0] += grams
             workloads[key] = totals
         }
         unattributed[component, default: 0] &+= remainder
+    }
+
+    /// The CO2e each key got since the last call, in grams; resets it.
+    public mutating func takeCO2eGrams() -> [Key: Double] {
+        defer { co2eGramsSinceTake = [:] }
+        return co2eGramsSinceTake
     }
 
     /// Makes sure `key` has series (at zero) from now on.

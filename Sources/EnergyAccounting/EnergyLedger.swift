@@ -24,6 +24,9 @@ public struct EnergyLedger: Sendable {
     /// IT energy added by each domain, with the component it counted toward, since the last `takeUnsplit()`, in whole
     /// microjoules: what the attribution splits between workloads (a GPU's energy by the processes on that GPU).
     public private(set) var unsplit: [DomainKey: (component: Component, microjoules: UInt64)] = [:]
+    /// CO2e added to the components since the last `takeCO2eGrams()`, in grams: the node's increment of a sample,
+    /// counted toward the budgets that have no `match:`.
+    public private(set) var co2eGramsSinceTake: Double = 0
 
     public init() {
         for component in Component.allCases { components[component] = ComponentTotals() }
@@ -69,6 +72,12 @@ public struct EnergyLedger: Sendable {
         return unsplit
     }
 
+    /// The CO2e added since the last call, in grams; resets it.
+    public mutating func takeCO2eGrams() -> Double {
+        defer { co2eGramsSinceTake = 0 }
+        return co2eGramsSinceTake
+    }
+
     /// The IT energy of each component in whole microjoules.
     public var componentMicrojoules: [Component: UInt64] {
         components.mapValues { UInt64(saturating: $0.itMicrojoules) }
@@ -102,7 +111,9 @@ public struct EnergyLedger: Sendable {
         totals.itMicrojoules += itMicrojoules
         let facility = Emissions.facilityJoules(itJoules: itMicrojoules / 1e6, pue: pue)
         totals.facilityJoules += facility
-        totals.co2eGrams += Emissions.co2eGrams(facilityJoules: facility, gramsPerKilowattHour: gramsPerKilowattHour)
+        let grams = Emissions.co2eGrams(facilityJoules: facility, gramsPerKilowattHour: gramsPerKilowattHour)
+        totals.co2eGrams += grams
+        co2eGramsSinceTake += grams
         components[component] = totals
     }
 }

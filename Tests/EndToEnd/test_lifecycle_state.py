@@ -86,8 +86,11 @@ class CounterHistory:
         return samples
 
     def assert_monotonic(self):
+        """A budget's CO2e counter is the one series that may vanish: a reload that removes the budget drops it."""
         for earlier, later in zip(self.scrapes, self.scrapes[1:]):
             for key, number in earlier.items():
+                if key[0] == "footprint_budget_co2e_grams_total" and key not in later:
+                    continue
                 assert key in later, f"series {key} vanished"
                 assert later[key] >= number, f"{key} went backwards: {number} → {later[key]}"
 
@@ -575,6 +578,10 @@ def test_sighup_reload_applies_settings_without_resetting_counters(exporter_fact
     assert value(reloaded, "footprint_grid_intensity_grams_per_kwh") == 100
     assert value(reloaded, "footprint_co2e_budget_grams", budget="team", window="24h") == 500
     assert value(reloaded, "footprint_co2e_budget_grams", budget="org", window="30d") == 90000
+    # The budget counters go on: team from its value, org (new) from zero; no match:, so the node's whole CO2e.
+    assert value(reloaded, "footprint_budget_co2e_grams_total", budget="team") >= \
+        value(before, "footprint_budget_co2e_grams_total", budget="team") > 0
+    assert ("footprint_budget_co2e_grams_total", frozenset({("budget", "org")})) in reloaded
     # Every setting a reload changes is logged at warning, old → new.
     assert re.search(r"level=warn\w* msg=\"setting changed by reload\" new=debug old=info setting=log.level", exporter.logs())
     assert re.search(r"msg=\"setting changed by reload\" new=1.2 old=1.58 setting=pue", exporter.logs())
@@ -599,6 +606,7 @@ def test_sighup_reload_applies_settings_without_resetting_counters(exporter_fact
     exporter.process.send_signal(signal.SIGHUP)
     silent = history.add(wait_for_value(exporter, "footprint_pue", 1.3))
     assert not any(key[0] == "footprint_co2e_budget_grams" for key in silent)  # budgets removed
+    assert not any(key[0] == "footprint_budget_co2e_grams_total" for key in silent)  # and their counters
     # Reloads run one after another, so once the next one has logged (an error, above the level), whatever the
     # silent one logged is in the file too. That next one reads a malformed file and keeps the running settings.
     write_atomic(config, "pue: [1.1\n")

@@ -1,25 +1,35 @@
+import Workloads
 import YAMLComposer
 
 /// Parses the `budgets:` list of the config file.
 enum BudgetParser {
     static func parse(_ node: YAMLNode) throws(ConfigurationError) -> [EmissionBudget] {
         guard case .sequence(let sequence) = node else {
-            throw ConfigurationError("budgets must be a list of {name, window, grams}")
+            throw ConfigurationError("budgets must be a list of {name, window, grams, match}")
         }
         var budgets: [EmissionBudget] = []
         var seen = Set<String>()
+        var matchOfName: [String: WorkloadMatch?] = [:]
         for (position, item) in sequence.enumerated() {
             let label = "budgets[\(position)]"
             guard case .mapping(let mapping) = item else {
-                throw ConfigurationError("\(label) must be a mapping {name, window, grams}")
+                throw ConfigurationError("\(label) must be a mapping {name, window, grams, match}")
             }
             var fields: [String: String] = [:]
+            var matchNode: YAMLNode?
             for pair in mapping {
-                guard let key = pair.key.string, let value = pair.value.string else {
-                    throw ConfigurationError("\(label) must map names to single values")
+                guard let key = pair.key.string else {
+                    throw ConfigurationError("\(label) must map names to values")
                 }
-                guard ["name", "window", "grams"].contains(key) else {
+                guard ["name", "window", "grams", "match"].contains(key) else {
                     throw ConfigurationError("unknown key \(key.debugDescription) in \(label)")
+                }
+                if key == "match" {
+                    matchNode = pair.value
+                    continue
+                }
+                guard let value = pair.value.string else {
+                    throw ConfigurationError("\(label) must map \(key) to a single value")
                 }
                 fields[key] = value
             }
@@ -35,11 +45,90 @@ enum BudgetParser {
             else {
                 throw ConfigurationError("\(label) (\(name)) needs grams > 0")
             }
+            var match: WorkloadMatch?
+            if let matchNode {
+                do {
+                    match = try parseMatch(matchNode)
+                } catch {
+                    throw ConfigurationError("\(label) (\(name)): match: \(error.message)")
+                }
+            }
             guard seen.insert("\(name)\u{0}\(PrometheusDuration.format(window))").inserted else {
                 throw ConfigurationError("budget \(name.debugDescription) over \(windowText) is given twice")
             }
-            budgets.append(EmissionBudget(name: name, window: window, windowLabel: windowText, grams: grams))
+            if let earlier = matchOfName[name], earlier != match {
+                throw ConfigurationError(
+                    "\(label) (\(name)): every window of budget \(name.debugDescription) must have the same match: (\(describe(earlier)) before, \(describe(match)) here)"
+                )
+            }
+            matchOfName[name] = match
+            budgets.append(
+                EmissionBudget(name: name, window: window, windowLabel: windowText, grams: grams, match: match))
         }
         return budgets
+    }
+
+    /// `match:`: one matcher (a mapping) or a non-empty list of them.
+    static func parseMatch(_ node: YAMLNode) throws(ConfigurationError) -> WorkloadMatch {
+        switch node {
+        case .mapping:
+            return WorkloadMatch(anyOf: [try parseMatcher(node, label: nil)])
+        case .sequence(let items):
+            guard !items.isEmpty else { throw ConfigurationError("an empty list matches nothing") }
+            var matchers: [WorkloadMatch.Matcher] = []
+            for (position, item) in items.enumerated() {
+                matchers.append(try parseMatcher(item, label: "[\(position)]"))
+            }
+            return WorkloadMatch(anyOf: matchers)
+        case .scalar:
+            throw ConfigurationError("must be a mapping like {kind: pod, namespace: \"nlp-*\"}, or a list of them")
+        }
+    }
+
+    private static func parseMatcher(_ node: YAMLNode, label: String?) throws(ConfigurationError)
+        -> WorkloadMatch.Matcher
+    {
+        let prefix = label.map { "\($0) " } ?? ""
+        guard case .mapping(let pairs) = node else {
+            throw ConfigurationError("\(prefix)must be a mapping like {kind: pod, namespace: \"nlp-*\"}")
+        }
+        guard !pairs.isEmpty else {
+            throw ConfigurationError("\(prefix)is an empty matcher; give at least one of \(keyList)")
+        }
+        var matcher = WorkloadMatch.Matcher()
+        var seen = Set<String>()
+        for pair in pairs {
+            guard let keyText = pair.key.string else { throw ConfigurationError("\(prefix)keys must be plain names") }
+            guard let key = WorkloadMatch.Key(rawValue: keyText) else {
+                throw ConfigurationError("\(prefix)unknown key \(keyText.debugDescription); use \(keyList)")
+            }
+            guard seen.insert(keyText).inserted else {
+                throw ConfigurationError("\(prefix)key \(keyText) is given twice")
+            }
+            guard let value = pair.value.string else {
+                throw ConfigurationError("\(prefix)\(keyText) must be a single value")
+            }
+            if key == .kind {
+                guard let kind = WorkloadKind(rawValue: value) else {
+                    throw ConfigurationError(
+                        "\(prefix)unknown kind \(value.debugDescription); use \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
+                }
+                matcher.kind = kind
+            } else {
+                do {
+                    matcher.patterns[key] = try GlobPattern(value)
+                } catch {
+                    throw ConfigurationError("\(prefix)\(keyText) \(value.debugDescription): \(error.message)")
+                }
+            }
+        }
+        return matcher
+    }
+
+    private static var keyList: String { WorkloadMatch.Key.allCases.map(\.rawValue).joined(separator: ", ") }
+
+    private static func describe(_ match: WorkloadMatch?) -> String {
+        match.map { "match: \($0)" } ?? "no match"
     }
 }

@@ -29,6 +29,8 @@ public enum ConfigurationLoader {
             }
         }
         try validate(configuration, origin: "flags")
+        let path = flags.last(where: { $0.name == "config.file" })?.value
+        try validateBudgets(configuration, origin: path.map { "config file \($0)" } ?? "budgets")
         return configuration
     }
 
@@ -75,6 +77,25 @@ public enum ConfigurationLoader {
             throw ConfigurationError(
                 "\(origin): estimate.cpu-max-watts (\(configuration.estimateCPUMaximumWatts)) is below estimate.cpu-min-watts (\(configuration.estimateCPUMinimumWatts))"
             )
+        }
+    }
+
+    /// Checks that every budget with `match:` can be counted with the other settings in force: attribution on, and
+    /// pod names (`--path.pod-logs`) for a `namespace` or `pod` matcher. Run on the final configuration, after the
+    /// flags, and again on what a reload would apply.
+    static func validateBudgets(_ configuration: ExporterConfiguration, origin: String) throws(ConfigurationError) {
+        for budget in configuration.budgets {
+            guard let match = budget.match else { continue }
+            if !configuration.attributionEnabled {
+                throw ConfigurationError(
+                    "\(origin): budget \(budget.name.debugDescription) has match:, which counts workloads, but attribution is off (--no-attribution); turn it on or drop match:"
+                )
+            }
+            if match.needsPodNames && configuration.podLogsPath == nil {
+                throw ConfigurationError(
+                    "\(origin): budget \(budget.name.debugDescription) matches on namespace or pod, which needs pod names: set --path.pod-logs (path.pod-logs in the file) to the kubelet's pod log directory, /var/log/pods"
+                )
+            }
         }
     }
 

@@ -73,8 +73,9 @@ public struct SettingCatalogue: Sendable {
         "grid.intensity", "g/kWh", default: Emissions.defaultGramsPerKilowattHour, in: 0...10_000,
         help: "Grid carbon intensity in grams of CO2e per kWh", appliesOnReload: true)
     public let budgets = Setting<[EmissionBudget]>(
-        "budgets", form: .fileOnly(shape: "a list of {name, window, grams}"), default: [],
-        help: "Emission budgets: at most `grams` of CO2e over every `window`, exported for the budget alerts",
+        "budgets", form: .fileOnly(shape: "a list of {name, window, grams, match}"), default: [],
+        help:
+            "Emission budgets: at most `grams` of CO2e over every `window`, of the workloads `match` selects (none: the whole node), exported for the budget alerts",
         appliesOnReload: true, describe: { $0.isEmpty ? "none" : "\($0.count) budgets" }
     ) { input throws(ConfigurationError) in
         guard case .node(let node, _) = input else { throw ConfigurationError("can only be set in the config file") }

@@ -59,6 +59,15 @@ extension Exporter {
             return
         }
         let plan = ReloadPlan(running: runningConfiguration.withLock { $0 }, next: next)
+        do {
+            // The budgets apply now, but settings they depend on (--path.pod-logs, attribution) only after a restart.
+            try ConfigurationLoader.validateBudgets(plan.applied, origin: "budgets")
+        } catch {
+            logger.error(
+                "reload failed; keeping the running configuration",
+                metadata: ["reason": "\(error.message) (that setting takes effect only after a restart)"])
+            return
+        }
         if !plan.needRestart.isEmpty {
             logger.warning(
                 "changed settings take effect only after a restart",

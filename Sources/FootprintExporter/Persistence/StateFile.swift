@@ -22,10 +22,48 @@ public struct PersistedState: Codable, Sendable, Equatable {
     var cleanShutdown: Bool?
     /// The workloads' counters; absent while attribution is off, and in files of earlier releases.
     var attribution: PersistedAttribution?
+    /// The budgets' CO2e counters; absent in files of earlier releases.
+    var budgets: [PersistedBudget]?
 
     // `format` is not a stored field: the encoder writes it first, as the file's marker (`StateFile.marker`).
     enum CodingKeys: String, CodingKey {
         case version, bootID, savedAtUnixSeconds, savedAtBootSeconds, ledger, sampleErrors, cleanShutdown, attribution
+        case budgets
+    }
+}
+
+/// One budget's CO2e counter in the state file.
+struct PersistedBudget: Codable, Sendable, Equatable {
+    var name: String
+    var co2eGrams: Double
+    /// The match it counted under (`WorkloadMatch.description`); absent for the whole node.
+    var match: String?
+
+    /// The most budgets a state file may hold.
+    static let maximumBudgets = 10_000
+    /// The largest counter restored, in grams: the CO2e of 10 PJ (`LedgerSnapshot.maximumMicrojoules`) at the highest
+    /// PUE (10) and intensity (10,000 g/kWh) the settings allow.
+    static let maximumGrams = 1e22 / 1e6 * 10 / 3.6e6 * 10_000
+
+    static func isValid(_ budgets: [PersistedBudget]) -> Bool {
+        budgets.count <= maximumBudgets && Set(budgets.map(\.name)).count == budgets.count
+            && budgets.allSatisfy { $0.co2eGrams.isFinite && $0.co2eGrams >= 0 && $0.co2eGrams <= maximumGrams }
+    }
+}
+
+extension BudgetCounters {
+    /// The counters saved in the state file.
+    init(restoring saved: [PersistedBudget]) {
+        self.init(
+            restoring: Dictionary(
+                saved.map { ($0.name, Counter(grams: $0.co2eGrams, match: $0.match)) }, uniquingKeysWith: { $1 }))
+    }
+
+    /// The counters to save, by name.
+    var persisted: [PersistedBudget] {
+        counters.keys.sorted().map {
+            PersistedBudget(name: $0, co2eGrams: counters[$0]!.grams, match: counters[$0]!.match)
+        }
     }
 }
 
@@ -169,7 +207,8 @@ public enum StateFile {
         } catch {
             throw .corrupt(String(describing: error).prefix(200).description)
         }
-        guard state.ledger.isValid, state.attribution?.isValid ?? true, state.savedAtBootSeconds.isFinite,
+        guard state.ledger.isValid, state.attribution?.isValid ?? true,
+            state.budgets.map(PersistedBudget.isValid) ?? true, state.savedAtBootSeconds.isFinite,
             state.savedAtUnixSeconds.isFinite
         else {
             throw .corrupt("values out of range")

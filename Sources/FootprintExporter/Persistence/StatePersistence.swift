@@ -91,6 +91,7 @@ final class StatePersistence: Sendable {
         if let attribution = saved.attribution {
             state.attribution = AttributionState(restoring: attribution, node: state.ledger)
         }
+        if let budgets = saved.budgets { state.budgets = BudgetCounters(restoring: budgets) }
         logger.info(
             "restored counters from the state file",
             metadata: [
@@ -142,7 +143,8 @@ final class StatePersistence: Sendable {
         PersistedState(
             bootID: bootID, savedAtUnixSeconds: clock.unixSeconds(), savedAtBootSeconds: clock.bootSeconds(),
             ledger: state.ledger.snapshot(), sampleErrors: state.health.mapValues(\.errors), cleanShutdown: clean,
-            attribution: state.attribution.map(PersistedAttribution.init))
+            attribution: state.attribution.map(PersistedAttribution.init),
+            budgets: state.budgets.counters.isEmpty ? nil : state.budgets.persisted)
     }
 
     private func write(_ state: PersistedState, sync: Bool) {

@@ -46,6 +46,11 @@ public enum MetricCatalogue {
     public static let co2eBudget = MetricFamily(
         name: "footprint_co2e_budget_grams", type: .gauge,
         help: "Configured emission budget: grams of CO2e allowed per window.", labelNames: ["budget", "window"])
+    public static let budgetCO2e = MetricFamily(
+        name: "footprint_budget_co2e_grams_total", type: .counter,
+        help:
+            "CO2-equivalent counted toward a budget, one series per budget name: the CO2e of the workloads its match: selects (the grams their footprint_workload_co2e_grams_total got), or of the whole node (all components) for a budget without match:.",
+        labelNames: ["budget"])
     public static let sourceUp = MetricFamily(
         name: "footprint_source_up", type: .gauge,
         help: "Whether the source's last sample succeeded (1) or not (0).", labelNames: ["source"])
@@ -100,7 +105,8 @@ public enum MetricCatalogue {
         help: "Samples in which a workload beyond --attribution.max-workloads went unattributed.", labelNames: [])
 
     public static let all: [MetricFamily] = [
-        domainEnergy, domainPower, energy, facilityEnergy, co2e, power, pue, gridIntensity, co2eBudget, sourceUp,
+        domainEnergy, domainPower, energy, facilityEnergy, co2e, power, pue, gridIntensity, co2eBudget, budgetCO2e,
+        sourceUp,
         sampleErrors, sourceDuration, lastSample, gpuInfo, buildInfo, workloadEnergy, workloadFacilityEnergy,
         workloadCO2e, workloadInfo, unattributedEnergy, expiredWorkloadEnergy, workloads, attributionOverflow,
         webConfigReloadFailures,

@@ -37,6 +37,9 @@ enum MetricsRenderer {
         let budgets = settings.budgets.map {
             MetricSample([$0.name, $0.windowLabel], $0.grams)
         }
+        let budgetCO2e = BudgetCounters.definitions(of: settings.budgets).map {
+            MetricSample([$0.name], state.budgets.counters[$0.name]?.grams ?? 0)
+        }
         var families: [(family: MetricFamily, samples: [MetricSample])] = [
             (C.domainEnergy, domainEnergy),
             (C.domainPower, domainPower),
@@ -47,6 +50,7 @@ enum MetricsRenderer {
             (C.pue, [MetricSample([], settings.pue)]),
             (C.gridIntensity, [MetricSample([], settings.gridGramsPerKilowattHour)]),
             (C.co2eBudget, budgets),
+            (C.budgetCO2e, budgetCO2e),
             (C.sourceUp, up),
             (C.sampleErrors, errors),
             (C.sourceDuration, durations),
