@@ -5,7 +5,7 @@ ARGS         ?=
 PYTHON       ?= python3
 # What building and running need (`make run`), and what only the tests add (`make test`; Tests/Deploy/install-deps.sh
 # installs the rest: alertmanager, kubectl, chromium, Python packages).
-APT_PACKAGES      := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev zlib1g-dev pkg-config
+APT_PACKAGES      := libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev zlib1g-dev libcurl4-gnutls-dev pkg-config
 TEST_APT_PACKAGES := openssl prometheus
 E2E_DIRS     := Tests/EndToEnd Tests/Deploy Tests/Integration Tests/UI
 # The shipped build's flags, one list for make, the benchmark and the image; scripts/release-flags.sh says why each

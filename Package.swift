@@ -24,6 +24,8 @@ let package = Package(
         ),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // libcurl's headers only: the library is loaded with dlopen by HTTPFetch when first used.
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-gnutls-dev"])]),
         // The build's git revision, set at link time by scripts/release-flags.sh (Sources/CBuildInfo says how).
         .target(name: "CBuildInfo"),
         .target(name: "FileReading"),
@@ -31,6 +33,7 @@ let package = Package(
         .target(name: "PowerSources", dependencies: ["FileReading"]),
         .target(name: "Workloads", dependencies: ["PowerSources"]),
         .target(name: "EnergyAccounting"),
+        .target(name: "HTTPFetch", dependencies: ["CCurl"]),
         .target(
             name: "MetricsServer",
             dependencies: [
@@ -66,6 +69,7 @@ let package = Package(
         .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "PowerSources"]),
         .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "YAMLComposer"]),
         .testTarget(name: "FileReadingTests", dependencies: ["FileReading"]),
+        .testTarget(name: "HTTPFetchTests", dependencies: ["HTTPFetch"]),
         .testTarget(name: "YAMLComposerTests", dependencies: ["YAMLComposer"]),
         .testTarget(name: "FootprintExporterTests", dependencies: ["FootprintExporter"]),
     ]
