@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "Workloads", dependencies: ["PowerSources"]),
         .target(name: "EnergyAccounting"),
         .target(name: "HTTPFetch", dependencies: ["CCurl"]),
+        .target(name: "FootprintReport", dependencies: ["EnergyAccounting", "HTTPFetch"]),
         .target(
             name: "MetricsServer",
             dependencies: [
@@ -70,6 +71,7 @@ let package = Package(
         .testTarget(name: "MetricsServerTests", dependencies: ["MetricsServer", "YAMLComposer"]),
         .testTarget(name: "FileReadingTests", dependencies: ["FileReading"]),
         .testTarget(name: "HTTPFetchTests", dependencies: ["HTTPFetch"]),
+        .testTarget(name: "FootprintReportTests", dependencies: ["FootprintReport"]),
         .testTarget(name: "YAMLComposerTests", dependencies: ["YAMLComposer"]),
         .testTarget(name: "FootprintExporterTests", dependencies: ["FootprintExporter"]),
     ]
