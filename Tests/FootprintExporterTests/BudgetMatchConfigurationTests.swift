@@ -157,6 +157,22 @@ final class BudgetMatchConfigurationTests: XCTestCase {
             try load("budgets:\n  - {name: node, window: 30d, grams: 5}\n", flags: [("attribution", "false")]))
     }
 
+    func testMatchersOfKindsNotAttributedAreFound() throws {
+        let yaml = """
+            budgets:
+              - {name: alice, window: 7d, grams: 5, match: [{kind: slurm_job, user: alice}, {kind: systemd_unit, unit: "alice-*"}]}
+              - {name: alice, window: 30d, grams: 50, match: [{kind: slurm_job, user: alice}, {kind: systemd_unit, unit: "alice-*"}]}
+              - {name: any, window: 7d, grams: 5, match: {user: bob}}
+            """
+        let found = ConfigurationLoader.unattributedBudgetKinds(try load(yaml, flags: []))
+        XCTAssertEqual(found.map(\.budget), ["alice"], "once per budget and kind; a matcher without kind is not one")
+        XCTAssertEqual(found.map(\.kind), ["systemd_unit"])
+        XCTAssertTrue(
+            ConfigurationLoader.unattributedBudgetKinds(
+                try load(yaml, flags: [("attribution.kinds", "pod,slurm_job,systemd_unit")])
+            ).isEmpty)
+    }
+
     func testAReloadThatDropsPodNamesIsCheckedToo() throws {
         var running = try load(
             "budgets:\n  - {name: a, window: 30d, grams: 5, match: {user: a}}\n", flags: [])

@@ -99,6 +99,23 @@ public enum ConfigurationLoader {
         }
     }
 
+    /// The budgets whose `match:` has a matcher for a workload kind `--attribution.kinds` leaves out: that matcher
+    /// never holds. Not an error (one config file may serve nodes with different kinds), but worth a warning.
+    static func unattributedBudgetKinds(_ configuration: ExporterConfiguration) -> [(budget: String, kind: String)] {
+        let attributed = configuration.workloadKinds
+        var found: [(budget: String, kind: String)] = []
+        var seen = Set<String>()
+        for budget in configuration.budgets {
+            for matcher in budget.match?.anyOf ?? [] {
+                guard let kind = matcher.kind, !attributed.contains(kind),
+                    seen.insert("\(budget.name)\u{0}\(kind.rawValue)").inserted
+                else { continue }
+                found.append((budget.name, kind.rawValue))
+            }
+        }
+        return found
+    }
+
     /// Nested mappings become dotted keys (`grid: {intensity: 1}` → `grid.intensity`). A setting whose name is also
     /// the prefix of others' names takes its own value under `value:` (or `enabled:` for a switch), so
     /// `collector: {nvml: {enabled: true, library: …}}` sets both `collector.nvml` and `collector.nvml.library`, and

@@ -83,6 +83,7 @@ public final class Exporter: Sendable {
         self.server = server
         let webWatcher = WebConfigWatcher(path: configuration.webConfigFile, server: server, logger: logger)
         self.webWatcher = webWatcher
+        Self.warnAboutUnattributedBudgetKinds(configuration, logger: logger)
         sampler = Sampler(
             hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
             settings: AccountingSettings(configuration),
@@ -90,6 +91,19 @@ public final class Exporter: Sendable {
             restoring: persistence?.restore() ?? SamplerState(),
             beforePublish: Self.saver(persistence),
             webConfigReloadFailures: { webWatcher.reloadFailures })
+    }
+
+    /// Warns about every budget matcher for a workload kind that is not attributed: it counts nothing.
+    static func warnAboutUnattributedBudgetKinds(_ configuration: ExporterConfiguration, logger: Logger) {
+        guard configuration.attributionEnabled else { return }
+        for (budget, kind) in ConfigurationLoader.unattributedBudgetKinds(configuration) {
+            logger.warning(
+                "a budget's match: names a workload kind that is not attributed; that matcher counts nothing",
+                metadata: [
+                    "budget": "\(budget)", "kind": "\(kind)",
+                    "attribution_kinds": "\(configuration.attributionKinds.joined(separator: ","))",
+                ])
+        }
     }
 
     private static func saver(_ persistence: StatePersistence?) -> (@Sendable (SamplerState) -> Void)? {

@@ -80,6 +80,9 @@ extension Exporter {
                 metadata: ["setting": "\(change.name)", "old": "\(change.old)", "new": "\(change.new)"])
         }
         let applied = plan.applied
+        if plan.changes.contains(where: { $0.name == SettingCatalogue.shared.budgets.name }) {
+            Self.warnAboutUnattributedBudgetKinds(applied, logger: logger)
+        }
         sampler.accountingSettings = AccountingSettings(applied)
         logLevel.current = LogLevelControl.level(named: applied.logLevel)
         runningConfiguration.withLock { $0 = applied }
