@@ -60,6 +60,9 @@ let package = Package(
             name: "footprint_exporter",
             dependencies: [
                 "FootprintExporter",
+                "FootprintReport",
+                "HTTPFetch",
+                "FileReading",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

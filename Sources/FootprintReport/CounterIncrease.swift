@@ -21,6 +21,9 @@ public struct CounterIncrease: Sendable, Hashable {
     public var resets: Int
     public var firstSampleTime: Double?
     public var lastSampleTime: Double?
+    /// The intervals in which the counter grew, in time order, touching ones merged: to unite the active time of
+    /// several series (a namespace's pods run side by side; their hours are not added).
+    public var activeIntervals: [ActiveInterval] = []
 
     public init(
         amount: Double = 0, activeSeconds: Double = 0, resets: Int = 0, firstSampleTime: Double? = nil,
@@ -64,6 +67,39 @@ public struct CounterIncrease: Sendable, Hashable {
             step = sample.value
         }
         amount += step
-        if step > 0 { activeSeconds += sample.time - before.time }
+        guard step > 0 else { return }
+        activeSeconds += sample.time - before.time
+        if let lastInterval = activeIntervals.last, lastInterval.end == before.time {
+            activeIntervals[activeIntervals.count - 1].end = sample.time
+        } else {
+            activeIntervals.append(ActiveInterval(start: before.time, end: sample.time))
+        }
+    }
+}
+
+/// A stretch of time, in seconds since the Unix epoch.
+public struct ActiveInterval: Sendable, Hashable {
+    public var start: Double
+    public var end: Double
+
+    public init(start: Double, end: Double) {
+        self.start = start
+        self.end = end
+    }
+
+    /// The length of the union of `intervals`, overlaps counted once.
+    public static func unionSeconds(_ intervals: [ActiveInterval]) -> Double {
+        var total = 0.0
+        var current: ActiveInterval?
+        for interval in intervals.sorted(by: { $0.start < $1.start }) {
+            if let open = current, interval.start <= open.end {
+                current?.end = max(open.end, interval.end)
+            } else {
+                if let open = current { total += open.end - open.start }
+                current = interval
+            }
+        }
+        if let open = current { total += open.end - open.start }
+        return total
     }
 }

@@ -10,6 +10,8 @@ public struct ReportInput: Sendable, Hashable {
     public var co2eGrams: Double
     /// Time with non-zero power, from the facility-energy counter's steps.
     public var activeSeconds: Double
+    /// When that time was, for the union over several rows.
+    public var activeIntervals: [ActiveInterval] = []
     /// A series began inside the range: its first sample is its baseline (the table says so).
     public var startedInsideRange: Bool
 
@@ -84,9 +86,9 @@ public struct ReportRow: Sendable, Hashable, Codable {
         nodeHourCost = isNode ? prices?.perNodeHour.map { $0 * activeHours } : nil
     }
 
-    /// The sum of `rows`: energies, CO2e and costs add; hours add too (machine-hours, as the paper sums GPUs);
-    /// average powers are the total energy over the total hours.
-    public static func total(of rows: [ReportRow], named name: String = "total") -> ReportRow {
+    /// The sum of `rows`: energies, CO2e and costs add; the hours are `hours` when given (the rows' time together,
+    /// overlaps once), else the sum of the rows'; average powers are the total energy over those hours.
+    public static func total(of rows: [ReportRow], hours: Double? = nil, named name: String = "total") -> ReportRow {
         var total = ReportRow(
             ReportInput(name: name, joulesByComponent: [:], facilityJoules: 0, co2eGrams: 0, activeSeconds: 0))
         var joules: [String: Double] = [:]
@@ -104,6 +106,7 @@ public struct ReportRow: Sendable, Hashable, Codable {
             if let cost = row.nodeHourCost { total.nodeHourCost = (total.nodeHourCost ?? 0) + cost }
             total.startedInsideRange = total.startedInsideRange || row.startedInsideRange
         }
+        if let hours { total.hours = hours }
         total.averageWatts = total.hours > 0 ? joules.mapValues { $0 / (total.hours * 3600) } : [:]
         return total
     }

@@ -17,10 +17,15 @@ public struct ReportTable: Sendable {
 
     public static let components = ["cpu", "dram", "gpu"]
 
-    public init(groupedBy: String, rows: [ReportRow], from: Double, to: Double, currency: String? = nil) {
+    /// - Parameter totalHours: the total row's hours when the rows overlap in time (the union of their active
+    ///   time); nil adds the rows' hours.
+    public init(
+        groupedBy: String, rows: [ReportRow], from: Double, to: Double, currency: String? = nil,
+        totalHours: Double? = nil
+    ) {
         self.groupedBy = groupedBy
         self.rows = rows.sorted { ($0.co2eKilograms, $1.name) > ($1.co2eKilograms, $0.name) }
-        self.total = ReportRow.total(of: rows)
+        self.total = ReportRow.total(of: rows, hours: totalHours)
         self.from = from
         self.to = to
         self.currency = currency
@@ -105,22 +110,20 @@ public struct ReportTable: Sendable {
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    /// Fixed decimals, the way a paper's table prints them.
+    /// Fixed decimals, the way a paper's table prints them (never an exponent).
     static func number(_ value: Double, _ decimals: Int) -> String {
         guard value.isFinite else { return "–" }
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
-        let rounded = (value * scale).rounded() / scale
-        var text = String(rounded == 0 ? 0 : rounded)  // no "-0.0"
-        if text.contains("e") { return text }
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        let fraction = parts.count > 1 ? String(parts[1]) : ""
-        if decimals == 0 { return String(parts[0]) }
-        let padded =
-            fraction.count >= decimals
-            ? String(fraction.prefix(decimals)) : fraction + String(repeating: "0", count: decimals - fraction.count)
-        text = String(parts[0]) + "." + padded
-        return text
+        let scaled = (abs(value) * scale).rounded()
+        guard scaled < 9e15 else { return String(value.rounded()) }
+        let units = Int64(scaled)
+        let sign = value < 0 && units > 0 ? "-" : ""
+        guard decimals > 0 else { return sign + String(units) }
+        var digits = String(units)
+        if digits.count <= decimals { digits = String(repeating: "0", count: decimals - digits.count + 1) + digits }
+        let point = digits.index(digits.endIndex, offsetBy: -decimals)
+        return sign + digits[..<point] + "." + digits[point...]
     }
 
     static func markdownEscape(_ text: String) -> String {

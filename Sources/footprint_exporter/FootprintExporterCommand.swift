@@ -11,7 +11,8 @@ struct FootprintExporterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "footprint_exporter",
         abstract: "Prometheus exporter of node power, PUE-adjusted energy and CO2e.",
-        version: BuildInfo.version)
+        version: BuildInfo.version,
+        subcommands: [ReportCommand.self])
 
     /// One option per setting, generated from the setting catalogue.
     @OptionGroup var options: CommandLineOptions

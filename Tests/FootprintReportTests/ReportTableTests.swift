@@ -102,5 +102,8 @@ final class ReportTableTests: XCTestCase {
         XCTAssertEqual(ReportTable.number(-0.0001, 2), "0.00")
         XCTAssertEqual(ReportTable.number(1.005, 1), "1.0")
         XCTAssertEqual(ReportTable.number(.infinity, 2), "–")
+        XCTAssertEqual(ReportTable.number(0.00002, 6), "0.000020", "never an exponent")
+        XCTAssertEqual(ReportTable.number(-12.345, 2), "-12.35")
+        XCTAssertEqual(ReportTable.number(1234.5, 0), "1235")
     }
 }

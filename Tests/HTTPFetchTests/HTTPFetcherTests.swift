@@ -106,9 +106,15 @@ final class HTTPFetcherTests: XCTestCase {
         ] {
             XCTAssertThrowsError(try fetcher.get(HTTPFetchRequest(url: url)), url) { error in
                 guard case .invalidURL(let refused, _) = error as? HTTPFetchError else { return XCTFail("\(error)") }
-                XCTAssertEqual(refused, url)
+                XCTAssertEqual(refused, HTTPFetchURL.redacted(url))
+                XCTAssertFalse("\(error)".contains("secret"), "a password must never be echoed: \(error)")
             }
         }
+    }
+
+    func testRedactionHidesTheUserInfoOnly() {
+        XCTAssertEqual(HTTPFetchURL.redacted("http://alice:secret@host:9090/x@y"), "http://***@host:9090/x@y")
+        XCTAssertEqual(HTTPFetchURL.redacted("https://host/path?a=b@c"), "https://host/path?a=b@c")
     }
 
     func testAMissingLibraryIsAClearError() {
