@@ -49,7 +49,7 @@ CONTRACT_METRICS = {
     "footprint_power_watts", "footprint_pue", "footprint_grid_intensity_grams_per_kwh",
     "footprint_source_up", "footprint_sample_errors_total", "footprint_last_sample_timestamp_seconds",
     "footprint_gpu_info", "footprint_build_info",
-    "footprint_co2e_budget_grams", "up", "kube_pod_info", "kube_daemonset_status_number_unavailable",
+    "footprint_co2e_budget_grams", "footprint_budget_co2e_grams_total", "up", "kube_pod_info", "kube_daemonset_status_number_unavailable",
 } | WORKLOAD_METRICS
 
 # Every flag the exporter accepts (docs/design.md §4, listed in docs/settings.md); `--no-x` is the negation of toggle `x`.
@@ -260,7 +260,8 @@ def test_budget_windows_agree_across_rules():
     increase = {r["labels"]["window"] for n, r in rules.items() if n and ":increase" in n and "labels" in r}
     assert {n for n, r in rules.items() if n and n.startswith("cluster:") and ":increase" in n and "labels" not in r} == {
         "cluster:footprint_co2e_grams:increase6h", "cluster:footprint_co2e_grams:increase18h",
-        "cluster:footprint_co2e_grams:increase3d"}
+        "cluster:footprint_co2e_grams:increase3d", "cluster:footprint_budget_co2e_grams:increase6h",
+        "cluster:footprint_budget_co2e_grams:increase18h", "cluster:footprint_budget_co2e_grams:increase3d"}
     allowed = set(re.findall(r'window="(\w+)"', rules["cluster:footprint_co2e_budget_grams:allowed_rate"]["expr"]))
     assert increase == allowed == BUDGET_WINDOWS
 
@@ -344,8 +345,17 @@ def test_short_budgets_have_a_projection_instead_of_burn_rates():
         terms = re.findall(r"(?:increase\(footprint_co2e_grams_total\[(\w+)\]\)|cluster:footprint_co2e_grams:increase(\w+))\) "
                            r"\+ sum by \(job\) \((?:cluster:footprint_co2e_grams:rate(5m)\)|"
                            r"cluster:footprint_co2e_grams:increase(1h)\) / 3600) \* (\d+) \) / on \(job\) group_right "
-                           r'cluster:footprint_co2e_budget_grams:max\{window="(\w+)"\}', expr)
+                           r'cluster:footprint_co2e_budget_grams:max\{window="(\w+)", scope="node"\}', expr)
         assert terms, name
+        # Team budgets (scope="workloads") project their own counter the same way, term for term.
+        team = re.findall(r"(?:increase\(footprint_budget_co2e_grams_total\[(\w+)\]\)\)|"
+                          r"cluster:footprint_budget_co2e_grams:increase(\w+)) "
+                          r"\+ (?:cluster:footprint_budget_co2e_grams:rate(5m)|"
+                          r"sum by \(job, budget\) \(cluster:footprint_budget_co2e_grams:increase(1h)\) / 3600) \* (\d+) \) "
+                          r'/ on \(job, budget\) group_right '
+                          r'cluster:footprint_co2e_budget_grams:max\{window="(\w+)", scope="workloads"\}', expr)
+        assert [(k1 or k2, r1 or r2, s, w) for k1, k2, r1, r2, s, w in team] == [
+            (k1 or k2, r1 or r2, s, w) for k1, k2, r1, r2, s, w in terms], name
         for raw_kept, recorded_kept, rate5m, rate1h, seconds, window in terms:
             kept, rate = raw_kept or recorded_kept, rate5m or rate1h
             assert f"ratio_rate{rate}" in name, name

@@ -45,7 +45,9 @@ public enum MetricCatalogue {
         help: "Grid carbon intensity in force, in grams of CO2e per kWh.", labelNames: [])
     public static let co2eBudget = MetricFamily(
         name: "footprint_co2e_budget_grams", type: .gauge,
-        help: "Configured emission budget: grams of CO2e allowed per window.", labelNames: ["budget", "window"])
+        help:
+            "Configured emission budget: grams of CO2e allowed per window; scope is node for a budget of the whole node, workloads for one with match:.",
+        labelNames: ["budget", "window", "scope"])
     public static let budgetCO2e = MetricFamily(
         name: "footprint_budget_co2e_grams_total", type: .counter,
         help:
