@@ -1039,9 +1039,9 @@ def test_cluster_dashboard_budget_panels():
     assert not [p for p in titles.values() if "burn" in p["title"].lower() and "30d" not in p["title"]
                 and "7d" not in p["title"]]
     # The budget table names its columns, not __name__.
-    for target in titles["Budget used vs budget"]["targets"]:
+    for target in titles["Budget table"]["targets"]:
         assert target["legendFormat"] != "__auto"
-    assert "__name__" in next(t for t in titles["Budget used vs budget"]["transformations"]
+    assert "__name__" in next(t for t in titles["Budget table"]["transformations"]
                               if t["id"] == "organize")["options"]["excludeByName"]
 
 

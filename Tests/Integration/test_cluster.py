@@ -46,6 +46,8 @@ CONFIG = {"budgets": [
     {"name": "team-a", "window": "24h", "grams": 50000},
     {"name": "team-a", "window": "30d", "grams": 1000000},
     {"name": "team-b", "window": "7d", "grams": 300000},
+    # A team's budget (scope="workloads"): every pod's CO2e, measured by footprint_budget_co2e_grams_total.
+    {"name": "pods", "window": "30d", "grams": 200000, "match": {"kind": "pod"}},
 ]}
 # Two GPUs for the node that loads the fake NVML library.
 FAKE_GPUS = (
@@ -588,10 +590,15 @@ def test_budgets_join_their_windows(cluster):
             f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}')
     at = when_emitting(cluster, f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}')
     used = cluster.query(f'cluster:footprint_co2e_budget_used:ratio{{job="{JOB}"}}', at=at)
-    assert {(s["metric"]["budget"], s["metric"]["window"]) for s in used} == {
-        ("team-a", "24h"), ("team-a", "30d"), ("team-b", "7d")}
+    assert {(s["metric"]["budget"], s["metric"]["window"], s["metric"]["scope"]) for s in used} == {
+        ("team-a", "24h", "node"), ("team-a", "30d", "node"), ("team-b", "7d", "node"), ("pods", "30d", "workloads")}
     burn = cluster.query(f'cluster:footprint_co2e_budget_burn:ratio_rate5m{{job="{JOB}"}}', at=at)
-    assert len(burn) == 3 and all(float(s["value"][1]) > 0 for s in burn), (burn, emission_history(cluster, at))
+    assert len(burn) == 4 and all(float(s["value"][1]) > 0 for s in burn), (burn, emission_history(cluster, at))
+    # The team's budget burns at its pods' rate, a part of the cluster's: less than a cluster budget of the same
+    # size would.
+    team = cluster.query(f'cluster:footprint_budget_co2e_grams:rate5m{{job="{JOB}", budget="pods"}}', at=at)
+    whole = cluster.query(f'sum(cluster:footprint_co2e_grams:rate5m{{job="{JOB}"}})', at=at)
+    assert 0 < float(team[0]["value"][1]) < float(whole[0]["value"][1]), (team, whole)
     quiet = ("FootprintCO2eBudgetWindowUnsupported", "FootprintCO2eBudgetConfigDrift", "FootprintExporterDown",
              "FootprintSamplingStale")
     for alert in quiet:
