@@ -102,6 +102,22 @@ final class SamplerTests: XCTestCase {
         return nil
     }
 
+    func testASampleIsRenderedAheadOnlyWhenTheOneBeforeWasScraped() throws {
+        let estimate = ScriptedSource(name: "estimate", [estimateSample()])
+        let (sampler, store) = makeSampler(hardware: [], estimate: estimate)
+        sampler.sampleOnce()
+        sampler.sampleOnce()
+        XCTAssertTrue(store.latestIsBuilt == (false, false), "nobody scraped: nothing rendered")
+        _ = store.latest()  // a plain scrape
+        sampler.sampleOnce()
+        XCTAssertTrue(store.latestIsBuilt == (true, false), "the next sample is rendered ahead, not compressed")
+        _ = store.latest(acceptingGzip: true)  // a gzip scrape of it
+        sampler.sampleOnce()
+        XCTAssertTrue(store.latestIsBuilt == (true, true), "scraped with gzip: rendered and compressed ahead")
+        sampler.sampleOnce()
+        XCTAssertTrue(store.latestIsBuilt == (false, false), "built ahead but not scraped: the scraper has gone")
+    }
+
     func testMeasuredCountersBecomeComponentEnergyFacilityEnergyAndCO2e() throws {
         let rapl = ScriptedSource(
             name: "rapl", [raplSample(package: 1_000_000, dram: 0), raplSample(package: 101_000_000, dram: 10_000_000)])

@@ -192,11 +192,14 @@ public final class Sampler: Sendable {
         }
         // Persisted first: a value once served must survive a crash, or a restart would step the counters back.
         beforePublish?(snapshot)
-        store.publish(
+        let asked = store.publish(
             render: {
                 MetricsRenderer.render(state: snapshot, settings: settings, webConfigReloadFailures: reloadFailures)
             },
             summary: LazySummary { Summary.make(state: snapshot, settings: settings, history: recent) })
+        // Scraped last sample, likely scraped again: render now rather than make that scrape wait. Unscraped
+        // samples stay unrendered (bench/ATTRIBUTION.md measures both).
+        if asked.rendered { store.prepare(compressed: asked.compressed) }
     }
 
     /// Splits the energy this sample added between the workloads of `reading` (nil: it did not finish in time, and

@@ -13,6 +13,8 @@ public final class SnapshotStore: Sendable {
         let metrics: LazyValue<[UInt8]>
         let compressedMetrics: LazyValue<[UInt8]?>
         let summary: LazySummary?
+        /// Which forms a request asked for (building ahead does not count).
+        let asked = ScrapeMarks()
 
         init(metrics: LazyValue<[UInt8]>, summary: LazySummary?) {
             self.metrics = metrics
@@ -31,8 +33,33 @@ public final class SnapshotStore: Sendable {
     }
 
     /// Replaces everything served, from one sample; `render` runs when the exposition is first asked for.
-    func publish(render: @escaping @Sendable () -> [UInt8], summary: LazySummary) {
-        current.withLock { $0 = Snapshot(metrics: LazyValue(render), summary: summary) }
+    ///
+    /// - Returns: which views of the snapshot it replaced were asked for. A client that scraped the last sample is
+    ///   likely to scrape this one (a dashboard, a benchmark, a short scrape interval): the caller then builds the
+    ///   same views now, off the request path, so that scrape does not wait for a render of 700 kB.
+    @discardableResult
+    func publish(render: @escaping @Sendable () -> [UInt8], summary: LazySummary) -> (rendered: Bool, compressed: Bool)
+    {
+        current.withLock { current in
+            let replaced = current
+            current = Snapshot(metrics: LazyValue(render), summary: summary)
+            let plain = replaced?.asked.plain.load(ordering: .relaxed) ?? false
+            let gzip = replaced?.asked.gzip.load(ordering: .relaxed) ?? false
+            return (plain || gzip, gzip)
+        }
+    }
+
+    /// Builds the latest exposition (and its gzip form) now, if no request has yet.
+    func prepare(compressed: Bool) {
+        guard let snapshot = current.withLock({ $0 }) else { return }
+        _ = snapshot.metrics.value
+        if compressed { _ = snapshot.compressedMetrics.value }
+    }
+
+    /// Whether the latest exposition (and its gzip form) have been built: for tests.
+    var latestIsBuilt: (rendered: Bool, compressed: Bool) {
+        guard let snapshot = current.withLock({ $0 }) else { return (false, false) }
+        return (snapshot.metrics.isBuilt, snapshot.compressedMetrics.isBuilt)
     }
 
     /// Whether a sample has been published: readiness, without rendering anything.
@@ -43,26 +70,40 @@ public final class SnapshotStore: Sendable {
     /// The latest exposition (rendered now if no request has asked for it since the sample), or nil before the first
     /// sample completed.
     public func latest() -> [UInt8]? {
-        current.withLock { $0 }?.metrics.value
+        guard let snapshot = current.withLock({ $0 }) else { return nil }
+        snapshot.asked.plain.store(true, ordering: .relaxed)
+        return snapshot.metrics.value
     }
 
     /// The latest exposition for one scrape: gzip-compressed when the client accepts it and compression worked.
     func latest(acceptingGzip: Bool) -> (body: [UInt8], gzip: Bool)? {
         guard let snapshot = current.withLock({ $0 }) else { return nil }
-        if acceptingGzip, let compressed = snapshot.compressedMetrics.value { return (compressed, true) }
+        if acceptingGzip {
+            snapshot.asked.gzip.store(true, ordering: .relaxed)
+            if let compressed = snapshot.compressedMetrics.value { return (compressed, true) }
+        }
+        snapshot.asked.plain.store(true, ordering: .relaxed)
         return (snapshot.metrics.value, false)
     }
 
     /// The latest exposition gzip-compressed (once per sample, by the first scrape that accepts gzip), or nil before
     /// the first sample or when compression failed.
     public func latestCompressed() -> [UInt8]? {
-        current.withLock { $0 }?.compressedMetrics.value
+        guard let snapshot = current.withLock({ $0 }) else { return nil }
+        snapshot.asked.gzip.store(true, ordering: .relaxed)
+        return snapshot.compressedMetrics.value
     }
 
     /// The latest sample's summary and its JSON, or nil before the first sample completed.
     public func summary() -> (summary: Summary, json: [UInt8])? {
         current.withLock { $0?.summary }?.value
     }
+}
+
+/// Whether requests asked for a snapshot's plain and gzip exposition.
+final class ScrapeMarks: Sendable {
+    let plain = Atomic<Bool>(false)
+    let gzip = Atomic<Bool>(false)
 }
 
 /// A sample's summary, built when first asked for: most samples are never looked at, and encoding JSON every sample
@@ -102,5 +143,11 @@ final class LazyValue<Value: Sendable>: Sendable {
             built = value
             return value
         }
+    }
+
+    /// Whether the value has been computed; false while it is being computed.
+    var isBuilt: Bool {
+        // A failed try means another thread holds the lock, computing it: not built yet.
+        built.withLockIfAvailable { $0 != nil } ?? false
     }
 }
