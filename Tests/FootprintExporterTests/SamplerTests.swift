@@ -102,6 +102,11 @@ final class SamplerTests: XCTestCase {
         return nil
     }
 
+    func testFreedMemoryCanBeHandedBack() {
+        XCTAssertNotNil(Sampler.mallocTrim, "glibc's malloc_trim resolves")
+        XCTAssertNoThrow(Sampler.mallocTrim.map { _ = $0(0) })
+    }
+
     func testASampleIsRenderedAheadOnlyWhenTheOneBeforeWasScraped() throws {
         let estimate = ScriptedSource(name: "estimate", [estimateSample()])
         let (sampler, store) = makeSampler(hardware: [], estimate: estimate)
