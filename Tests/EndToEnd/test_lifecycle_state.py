@@ -567,7 +567,7 @@ def test_sighup_reload_applies_settings_without_resetting_counters(exporter_fact
         step(exporter, meter, history, factor)
     before = scrape(exporter, history)
     assert value(before, "footprint_pue") == 1.58
-    assert value(before, "footprint_co2e_budget_grams", budget="team", window="24h") == 1000
+    assert value(before, "footprint_co2e_budget_grams", budget="team", window="24h", scope="node") == 1000
 
     # New PUE, intensity, budgets and log level.
     write_config(config, 1.2, 100, "debug", [("team", "24h", 500), ("org", "30d", 90000)])
@@ -576,8 +576,8 @@ def test_sighup_reload_applies_settings_without_resetting_counters(exporter_fact
     reloaded = wait_for_value(exporter, "footprint_pue", 1.2)
     history.add(reloaded)
     assert value(reloaded, "footprint_grid_intensity_grams_per_kwh") == 100
-    assert value(reloaded, "footprint_co2e_budget_grams", budget="team", window="24h") == 500
-    assert value(reloaded, "footprint_co2e_budget_grams", budget="org", window="30d") == 90000
+    assert value(reloaded, "footprint_co2e_budget_grams", budget="team", window="24h", scope="node") == 500
+    assert value(reloaded, "footprint_co2e_budget_grams", budget="org", window="30d", scope="node") == 90000
     # The budget counters go on: team from its value, org (new) from zero; no match:, so the node's whole CO2e.
     assert value(reloaded, "footprint_budget_co2e_grams_total", budget="team") >= \
         value(before, "footprint_budget_co2e_grams_total", budget="team") > 0
