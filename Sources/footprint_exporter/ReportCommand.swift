@@ -82,7 +82,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let (selection, format, prices) = try validated(now: ReportClock.now())
+            let (selection, format, prices) = try validated(now: SystemClock().unixSeconds())
             let request = try requestTemplate()
             let fetcher: HTTPFetcher
             do {
@@ -193,14 +193,5 @@ struct ReportCommand: ParsableCommand {
         var bytes = Array("footprint_exporter report: \(message)\n".utf8)
         _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
         Glibc.exit(code)
-    }
-}
-
-/// The wall clock, read once per report.
-enum ReportClock {
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_REALTIME, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

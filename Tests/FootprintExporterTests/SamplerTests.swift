@@ -39,27 +39,6 @@ final class ManualClock: SamplerClock {
     }
 }
 
-/// Collects log lines: message and metadata.
-private final class LogRecorder: Sendable {
-    let lines = Mutex<[(message: String, metadata: [String: String])]>([])
-
-    struct Handler: LogHandler {
-        let recorder: LogRecorder
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let flat = (event.metadata ?? [:]).mapValues { "\($0)" }
-            recorder.lines.withLock { $0.append(("\(event.message)", flat)) }
-        }
-    }
-
-    var logger: Logger { Logger(label: "test") { _ in Handler(recorder: self) } }
-}
-
 final class SamplerTests: XCTestCase {
     private let settings = AccountingSettings(pue: 1.58, gridGramsPerKilowattHour: 432.7, budgets: [])
 
@@ -204,14 +183,14 @@ final class SamplerTests: XCTestCase {
         ])
         let rapl = ScriptedSource(name: "rapl", [denied])
         let estimate = ScriptedSource(name: "estimate", [estimateSample()])
-        let recorder = LogRecorder()
+        let recorder = LineRecorder()
         let (sampler, store) = makeSampler(hardware: [rapl], estimate: estimate, logger: recorder.logger)
         for _ in 0..<3 { sampler.sampleOnce() }
         XCTAssertEqual(value(store, #"footprint_source_up{source="rapl"}"#), 0)
         XCTAssertEqual(value(store, #"footprint_sample_errors_total{source="rapl"}"#), 3)
         XCTAssertEqual(estimate.calls, 3)
         XCTAssertEqual(value(store, #"footprint_power_watts{component="cpu"}"#), 3)
-        let lines = recorder.lines.withLock { $0 }
+        let lines = recorder.lines
         let fixes = lines.filter { $0.metadata["fix"] != nil }
         XCTAssertEqual(fixes.count, 1, "logged once, not every sample: \(lines)")
         XCTAssertTrue(fixes.first?.metadata["fix"]?.contains("energy_uj") ?? false)
@@ -312,14 +291,14 @@ final class SamplerTests: XCTestCase {
                 ]),
             ])
         let hwmon = ScriptedSource(name: "hwmon", [.absent("no amdgpu, i915 or xe hwmon devices")])
-        let recorder = LogRecorder()
+        let recorder = LineRecorder()
         let (sampler, store) = makeSampler(hardware: [nvml, hwmon], estimate: nil, logger: recorder.logger)
         sampler.sampleOnce()
         sampler.sampleOnce()
         XCTAssertEqual(value(store, #"footprint_source_up{source="nvml"}"#), 0)
         XCTAssertEqual(value(store, #"footprint_sample_errors_total{source="nvml"}"#), 2)
         XCTAssertNil(value(store, #"footprint_source_up{source="hwmon"}"#))
-        let warnings = recorder.lines.withLock { $0 }.filter { $0.message.contains("marking it down") }
+        let warnings = recorder.lines.filter { $0.message.contains("marking it down") }
         XCTAssertEqual(warnings.count, 1, "logged once")
         XCTAssertTrue(warnings.first?.metadata["error"]?.contains("version mismatch") ?? false)
         sampler.sampleOnce()
