@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "EnergyAccounting"),
         .target(name: "HTTPFetch", dependencies: ["CCurl"]),
         .target(name: "FootprintReport", dependencies: ["EnergyAccounting", "HTTPFetch"]),
+        // Where the grid intensity comes from: region presets, the intensity file, the electricity-data providers.
+        .target(name: "GridIntensity", dependencies: ["HTTPFetch"]),
         .target(
             name: "MetricsServer",
             dependencies: [
@@ -49,6 +51,7 @@ let package = Package(
                 "EnergyAccounting",
                 "MetricsServer",
                 "YAMLComposer",
+                "GridIntensity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -61,6 +64,7 @@ let package = Package(
             dependencies: [
                 "FootprintExporter",
                 "FootprintReport",
+                "GridIntensity",
                 "HTTPFetch",
                 "FileReading",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -75,6 +79,7 @@ let package = Package(
         .testTarget(name: "FileReadingTests", dependencies: ["FileReading"]),
         .testTarget(name: "HTTPFetchTests", dependencies: ["HTTPFetch"]),
         .testTarget(name: "FootprintReportTests", dependencies: ["FootprintReport"]),
+        .testTarget(name: "GridIntensityTests", dependencies: ["GridIntensity", "HTTPFetch"]),
         .testTarget(name: "YAMLComposerTests", dependencies: ["YAMLComposer"]),
         .testTarget(name: "FootprintExporterTests", dependencies: ["FootprintExporter"]),
     ]
