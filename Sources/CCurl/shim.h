@@ -79,6 +79,13 @@ static inline CURLcode footprint_curl_set_write(const footprint_curl_api *api, C
     return api->easy_setopt(handle, CURLOPT_WRITEDATA, context);
 }
 
+static inline CURLcode footprint_curl_set_header_callback(const footprint_curl_api *api, CURL *handle,
+                                                          footprint_curl_write_callback callback, void *context) {
+    CURLcode status = api->easy_setopt(handle, CURLOPT_HEADERFUNCTION, callback);
+    if (status != CURLE_OK) return status;
+    return api->easy_setopt(handle, CURLOPT_HEADERDATA, context);
+}
+
 static inline long footprint_curl_response_code(const footprint_curl_api *api, CURL *handle) {
     long code = 0;
     if (api->easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) return 0;

@@ -37,10 +37,30 @@ public struct HTTPFetchRequest: Sendable {
 public struct HTTPFetchResponse: Sendable, Equatable {
     public let status: Int
     public let body: [UInt8]
+    /// The final response's header fields, names as sent, in order (`Retry-After` of a 429, say).
+    public let headers: [HTTPHeaderField]
 
-    public init(status: Int, body: [UInt8]) {
+    public init(status: Int, body: [UInt8], headers: [HTTPHeaderField] = []) {
         self.status = status
         self.body = body
+        self.headers = headers
+    }
+
+    /// The value of the first header field called `name`, compared without regard to case.
+    public func header(_ name: String) -> String? {
+        let wanted = name.lowercased()
+        return headers.first { $0.name.lowercased() == wanted }?.value
+    }
+}
+
+/// One header field of a response.
+public struct HTTPHeaderField: Sendable, Equatable {
+    public let name: String
+    public let value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
     }
 }
 

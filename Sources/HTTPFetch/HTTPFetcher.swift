@@ -81,6 +81,9 @@ public final class HTTPFetcher: Sendable {
         if status == CURLE_OK {
             status = footprint_curl_set_write(&functions, handle, collectBody, sink.toOpaque())
         }
+        if status == CURLE_OK {
+            status = footprint_curl_set_header_callback(&functions, handle, collectHeader, sink.toOpaque())
+        }
         guard status == CURLE_OK else {
             throw .transport(
                 url: url,
@@ -92,7 +95,8 @@ public final class HTTPFetcher: Sendable {
         guard outcome == CURLE_OK else {
             throw .transport(url: url, reason: String(cString: footprint_curl_error(&functions, outcome)))
         }
-        return HTTPFetchResponse(status: footprint_curl_response_code(&functions, handle), body: body.bytes)
+        return HTTPFetchResponse(
+            status: footprint_curl_response_code(&functions, handle), body: body.bytes, headers: body.headers)
     }
 
     /// curl_global_init is not thread-safe and must run once per process, before any handle is made.
@@ -122,6 +126,11 @@ private final class BodySink {
     let limit: Int
     var bytes: [UInt8] = []
     var exceeded = false
+    /// The header fields of the last response seen (a `100 Continue` or a proxy's `200` come before the final one).
+    var headers: [HTTPHeaderField] = []
+    var headerBytes = 0
+    /// The most header bytes kept, all responses together.
+    static let headerLimit = 64 << 10
 
     init(limit: Int) { self.limit = limit }
 }
@@ -141,4 +150,36 @@ private func collectBody(
         sink.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
     }
     return length
+}
+
+/// libcurl's header callback: one header line per call. A status line starts a new response's fields; the rest are
+/// kept as name and value, up to `BodySink.headerLimit` bytes.
+private func collectHeader(
+    _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
+) -> Int {
+    guard let context else { return 0 }
+    let sink = Unmanaged<BodySink>.fromOpaque(context).takeUnretainedValue()
+    let length = size * count
+    guard let data, length > 0 else { return length }
+    sink.headerBytes += length
+    guard sink.headerBytes <= BodySink.headerLimit else { return length }
+    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
+    if line.hasPrefix("HTTP/") {
+        sink.headers = []
+        return length
+    }
+    guard let colon = line.firstIndex(of: ":") else { return length }
+    let name = String(line[..<colon])
+    let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t\r\n")
+    sink.headers.append(HTTPHeaderField(name: name, value: value))
+    return length
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var text = self
+        while let first = text.first, set.contains(first) { text = text.dropFirst() }
+        while let last = text.last, set.contains(last) { text = text.dropLast() }
+        return String(text)
+    }
 }

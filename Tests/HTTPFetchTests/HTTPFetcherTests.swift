@@ -26,12 +26,25 @@ final class HTTPFetcherTests: XCTestCase {
             HTTPFetchRequest(
                 url: "http://127.0.0.1:\(server.port)/api/v1/query?query=up", headers: [("Accept", "application/json")],
                 userAgent: "footprint_exporter/test"))
-        XCTAssertEqual(response, HTTPFetchResponse(status: 200, body: Array("hello".utf8)))
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.body, Array("hello".utf8))
         let head = try XCTUnwrap(server.requests.first)
         XCTAssertTrue(head.hasPrefix("GET /api/v1/query?query=up HTTP/1.1\r\n"), head)
         XCTAssertTrue(head.contains("\r\nUser-Agent: footprint_exporter/test\r\n"), head)
         XCTAssertTrue(head.contains("\r\nAccept: application/json\r\n"), head)
         XCTAssertFalse(head.contains("Authorization"), head)
+    }
+
+    func testTheResponseHeadersComeBack() throws {
+        let server = try serve(
+            ScriptedServer.response(
+                status: "429 Too Many Requests", headers: ["Retry-After: 120", "X-Note:  spaced  "],
+                body: Array("slow down\n".utf8)))
+        let response = try fetcher().get(HTTPFetchRequest(url: "http://127.0.0.1:\(server.port)/"))
+        XCTAssertEqual(response.status, 429)
+        XCTAssertEqual(response.header("retry-after"), "120")
+        XCTAssertEqual(response.header("X-NOTE"), "spaced")
+        XCTAssertNil(response.header("Absent"))
     }
 
     func testAnErrorStatusIsAResponseNotAnError() throws {
