@@ -12,7 +12,7 @@ struct FootprintExporterCommand: ParsableCommand {
         commandName: "footprint_exporter",
         abstract: "Prometheus exporter of node power, PUE-adjusted energy and CO2e.",
         version: BuildInfo.version,
-        subcommands: [ReportCommand.self])
+        subcommands: [ReportCommand.self, IntensityCommand.self])
 
     /// One option per setting, generated from the setting catalogue.
     @OptionGroup var options: CommandLineOptions
