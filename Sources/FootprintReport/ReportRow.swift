@@ -14,10 +14,13 @@ public struct ReportInput: Sendable, Hashable {
     public var activeIntervals: [ActiveInterval] = []
     /// A series began inside the range: its first sample is its baseline (the table says so).
     public var startedInsideRange: Bool
+    /// Embodied (manufacturing) CO2e from the embodied counters, in grams; nil when the row has no embodied series in
+    /// the range (its exporters run without `--embodied.*`). Not part of `co2eGrams`.
+    public var embodiedGrams: Double?
 
     public init(
         name: String, joulesByComponent: [String: Double], facilityJoules: Double, co2eGrams: Double,
-        activeSeconds: Double, startedInsideRange: Bool = false
+        activeSeconds: Double, startedInsideRange: Bool = false, embodiedGrams: Double? = nil
     ) {
         self.name = name
         self.joulesByComponent = joulesByComponent
@@ -25,6 +28,7 @@ public struct ReportInput: Sendable, Hashable {
         self.co2eGrams = co2eGrams
         self.activeSeconds = activeSeconds
         self.startedInsideRange = startedInsideRange
+        self.embodiedGrams = embodiedGrams
     }
 }
 
@@ -59,6 +63,12 @@ public struct ReportRow: Sendable, Hashable, Codable {
     public var energyCost: Double?
     public var nodeHourCost: Double?
     public var startedInsideRange: Bool
+    /// Embodied CO2e, kg: nil when the row has no embodied series in the range. The columns above (CO2e, its pounds
+    /// and equivalents) stay operational: the CO2e of the energy drawn.
+    public var embodiedCo2eKilograms: Double?
+    /// Operational + embodied CO2e, kg: set on every row of a table that has an embodied column
+    /// (`ReportTable.init`), with a row's missing embodied CO2e counted as none.
+    public var totalCo2eKilograms: Double?
 
     /// The paper's equivalents, in pounds of CO2e: one passenger's New York ↔ San Francisco round trip, one average
     /// human life for a year, and an average American car over its lifetime with fuel.
@@ -80,14 +90,17 @@ public struct ReportRow: Sendable, Hashable, Codable {
         humanLifeYears = co2ePounds / Self.humanLifeYearPounds
         carLifetimes = co2ePounds / Self.carLifetimePounds
         startedInsideRange = input.startedInsideRange
+        embodiedCo2eKilograms = input.embodiedGrams.map { $0 / 1000 }
+        totalCo2eKilograms = embodiedCo2eKilograms.map { input.co2eGrams / 1000 + $0 }
         let facility = facilityKilowattHours
         let activeHours = hours
         energyCost = prices?.perKilowattHour.map { $0 * facility }
         nodeHourCost = isNode ? prices?.perNodeHour.map { $0 * activeHours } : nil
     }
 
-    /// The sum of `rows`: energies, CO2e and costs add; the hours are `hours` when given (the rows' time together,
-    /// overlaps once), else the sum of the rows'; average powers are the total energy over those hours.
+    /// The sum of `rows`: energies, CO2e (operational and embodied) and costs add; the hours are `hours` when given
+    /// (the rows' time together, overlaps once), else the sum of the rows'; average powers are the total energy over
+    /// those hours.
     public static func total(of rows: [ReportRow], hours: Double? = nil, named name: String = "total") -> ReportRow {
         var total = ReportRow(
             ReportInput(name: name, joulesByComponent: [:], facilityJoules: 0, co2eGrams: 0, activeSeconds: 0))
@@ -105,7 +118,11 @@ public struct ReportRow: Sendable, Hashable, Codable {
             if let cost = row.energyCost { total.energyCost = (total.energyCost ?? 0) + cost }
             if let cost = row.nodeHourCost { total.nodeHourCost = (total.nodeHourCost ?? 0) + cost }
             total.startedInsideRange = total.startedInsideRange || row.startedInsideRange
+            if let embodied = row.embodiedCo2eKilograms {
+                total.embodiedCo2eKilograms = (total.embodiedCo2eKilograms ?? 0) + embodied
+            }
         }
+        total.totalCo2eKilograms = total.embodiedCo2eKilograms.map { total.co2eKilograms + $0 }
         if let hours { total.hours = hours }
         total.averageWatts = total.hours > 0 ? joules.mapValues { $0 / (total.hours * 3600) } : [:]
         return total

@@ -24,6 +24,13 @@ public struct ReportTable: Sendable {
         totalHours: Double? = nil
     ) {
         self.groupedBy = groupedBy
+        var rows = rows
+        if rows.contains(where: { $0.embodiedCo2eKilograms != nil }) {
+            // Every row gets the operational + embodied total; one without embodied series adds none.
+            for index in rows.indices {
+                rows[index].totalCo2eKilograms = rows[index].co2eKilograms + (rows[index].embodiedCo2eKilograms ?? 0)
+            }
+        }
         self.rows = rows.sorted { ($0.co2eKilograms, $1.name) > ($1.co2eKilograms, $0.name) }
         self.total = ReportRow.total(of: rows, hours: totalHours)
         self.from = from
@@ -31,6 +38,8 @@ public struct ReportTable: Sendable {
         self.currency = currency
     }
 
+    /// Whether any row has embodied CO2e: only then are the embodied and total columns shown.
+    public var hasEmbodied: Bool { rows.contains { $0.embodiedCo2eKilograms != nil } }
     private var hasEnergyCost: Bool { rows.contains { $0.energyCost != nil } }
     private var hasNodeHourCost: Bool { rows.contains { $0.nodeHourCost != nil } }
 
@@ -39,6 +48,7 @@ public struct ReportTable: Sendable {
         columns += [
             "IT kWh", "facility kWh·PUE", "CO2e kg", "CO2e lbs", "NY↔SF flights", "human-life years", "car lifetimes",
         ]
+        if hasEmbodied { columns += ["embodied CO2e kg", "total CO2e kg"] }
         if hasEnergyCost { columns.append("energy cost (\(currency ?? ""))") }
         if hasNodeHourCost { columns.append("node-hour cost (\(currency ?? ""))") }
         return columns
@@ -52,6 +62,11 @@ public struct ReportTable: Sendable {
             Self.number(row.co2eKilograms, 3), Self.number(row.co2ePounds, 2), Self.number(row.nySFFlights, 4),
             Self.number(row.humanLifeYears, 5), Self.number(row.carLifetimes, 6),
         ]
+        if hasEmbodied {
+            // "–" where no embodied counter was read: not measured, which is not zero.
+            cells.append(row.embodiedCo2eKilograms.map { Self.number($0, 3) } ?? "–")
+            cells.append(Self.number(row.totalCo2eKilograms ?? row.co2eKilograms, 3))
+        }
         if hasEnergyCost { cells.append(Self.number(row.energyCost ?? 0, 2)) }
         if hasNodeHourCost { cells.append(Self.number(row.nodeHourCost ?? 0, 2)) }
         return cells

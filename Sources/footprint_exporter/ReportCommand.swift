@@ -13,9 +13,11 @@ struct ReportCommand: ParsableCommand {
         abstract: "Print the paper's Table 3 (hours, power, kWh·PUE, CO2e) for workloads, nodes or budgets.",
         discussion: """
             Energies are exact: the counters' raw samples from the first at or after --from to the last at or \
-            before --to, restarts counted, nothing extrapolated. Exit status: 0 with a table, 1 when nothing \
-            matched or the range has no data, 2 for a mistake on the command line, 3 when Prometheus could not \
-            be asked.
+            before --to, restarts counted, nothing extrapolated. The CO2e columns are operational; when the \
+            counters carry embodied CO2e (exporters run with --embodied.*), an embodied CO2e column and an \
+            operational + embodied total follow them (not with --by budget). Exit status: 0 with a table, 1 when \
+            nothing matched or the range has no data, 2 for a mistake on the command line, 3 when Prometheus \
+            could not be asked.
             """)
 
     @Option(

@@ -136,3 +136,134 @@ final class ReportBuilderTests: XCTestCase {
         XCTAssertEqual(ReportTime.format(1_793_491_200), "2026-11-01T00:00:00Z")
     }
 }
+
+/// The embodied column: read from the embodied counters when a matched series has them, and absent otherwise.
+final class ReportBuilderEmbodiedTests: XCTestCase {
+    private typealias Entry = (labels: [String: String], samples: [CounterSample])
+
+    /// A counter growing at `rate` per second from `start` to `end`, sampled every 15 s over [0, 7200]; from
+    /// `restart` on it counts again from zero (an exporter restart without its state file).
+    private func ramp(_ rate: Double, from start: Double = 0, to end: Double = 7200, restart: Double? = nil)
+        -> [CounterSample]
+    {
+        stride(from: 0.0, through: 7200, by: 15).map { time in
+            let origin = restart.map { time >= $0 ? max($0, start) : start } ?? start
+            return CounterSample(time: time, value: rate * max(0, min(time, end) - origin))
+        }
+    }
+
+    private func workload(_ kind: String, _ id: String, _ extra: [String: String] = [:]) -> [String: String] {
+        ["kind": kind, "workload": id].merging(extra) { $1 }
+    }
+
+    private func node(_ name: String, _ extra: [String: String] = [:]) -> [String: String] {
+        ["node": name, "instance": "\(name):9636"].merging(extra) { $1 }
+    }
+
+    /// Pods a and b (namespace nlp) and c (cv), Slurm job 4242, nodes n1 and n2; embodied counters for pods a and b,
+    /// the job, and node n1 only.
+    private var source: MemorySource {
+        let podA = workload("pod", "uid-a", ["namespace": "nlp", "pod": "bert-0"])
+        let podB = workload("pod", "uid-b", ["namespace": "nlp", "pod": "bert-1"])
+        let podC = workload("pod", "uid-c", ["namespace": "cv", "pod": "resnet"])
+        let job = workload("slurm_job", "4242", ["job_id": "4242", "user": "alice"])
+        var series: [String: [Entry]] = [:]
+        series["footprint_workload_info"] = [podA, podB, podC, job].map { ($0, ramp(0)) }
+        series["footprint_workload_energy_joules_total"] = [podA, podB, podC, job].map {
+            ($0.merging(["component": "cpu"]) { $1 }, ramp(10))
+        }
+        series["footprint_workload_facility_energy_joules_total"] = [podA, podB, podC, job].map { ($0, ramp(15)) }
+        series["footprint_workload_co2e_grams_total"] = [
+            (podA, ramp(0.1)), (podB, ramp(0.01)), (podC, ramp(0.001)), (job, ramp(0.002)),
+        ]
+        series["footprint_workload_embodied_co2e_grams_total"] = [
+            (podA, ramp(0.02)), (podB, ramp(0.004, from: 3600, restart: 5400)), (job, ramp(0.5)),
+        ]
+        series["footprint_energy_joules_total"] = [
+            (node("n1", ["component": "cpu"]), ramp(200)), (node("n2", ["component": "cpu"]), ramp(150)),
+        ]
+        series["footprint_facility_energy_joules_total"] = [
+            (node("n1", ["component": "cpu"]), ramp(300)), (node("n2", ["component": "cpu"]), ramp(225)),
+        ]
+        series["footprint_co2e_grams_total"] = [
+            (node("n1", ["component": "cpu"]), ramp(0.03)), (node("n2", ["component": "cpu"]), ramp(0.02)),
+        ]
+        // 1300 kg over 4 × 365 days, and a restart without the state file at 3600 s.
+        series["footprint_embodied_co2e_grams_total"] = [(node("n1"), ramp(1_300_000 / 126_144_000, restart: 3600))]
+        series["footprint_budget_co2e_grams_total"] = [(["budget": "team-nlp", "node": "n1"], ramp(0.2))]
+        return MemorySource(series: series)
+    }
+
+    func testAWorkloadGroupSumsItsEmbodiedCountersExactlyAcrossARestart() throws {
+        let table = try ReportBuilder.table(
+            for: ReportSelection(grouping: .namespace, from: 0, to: 7200), source: source)
+        XCTAssertTrue(table.hasEmbodied)
+        let rows = Dictionary(uniqueKeysWithValues: table.rows.map { ($0.name, $0) })
+        let nlp = try XCTUnwrap(rows["nlp"])
+        // Pod a: 0.02 g/s for 2 h. Pod b: 0.004 g/s from 3600 s, restarted at 5400 s: the step ending there is lost.
+        let podA: Double = 0.02 * 7200
+        let podB: Double = 0.004 * (5400 - 15 - 3600) + 0.004 * (7200 - 5400)
+        let grams = podA + podB
+        XCTAssertEqual(try XCTUnwrap(nlp.embodiedCo2eKilograms), grams / 1000, accuracy: 1e-12)
+        XCTAssertEqual(nlp.co2eKilograms, (0.1 + 0.01) * 7200 / 1000, accuracy: 1e-12, "operational, unchanged")
+        XCTAssertEqual(try XCTUnwrap(nlp.totalCo2eKilograms), ((0.1 + 0.01) * 7200 + grams) / 1000, accuracy: 1e-12)
+        let cv = try XCTUnwrap(rows["cv"])
+        XCTAssertNil(cv.embodiedCo2eKilograms, "resnet has no embodied counter: not measured, not zero")
+        XCTAssertEqual(try XCTUnwrap(cv.totalCo2eKilograms), cv.co2eKilograms, accuracy: 0)
+        XCTAssertEqual(try XCTUnwrap(table.total.embodiedCo2eKilograms), grams / 1000, accuracy: 1e-12)
+        XCTAssertEqual(
+            try XCTUnwrap(table.total.totalCo2eKilograms), table.total.co2eKilograms + grams / 1000, accuracy: 1e-12)
+        XCTAssertEqual(table.total.co2eKilograms, (0.1 + 0.01 + 0.001) * 7200 / 1000, accuracy: 1e-12)
+        let markdown = table.render(.markdown)
+        XCTAssertTrue(markdown.hasPrefix("| namespace | hours |"), markdown)
+        XCTAssertTrue(markdown.contains("| car lifetimes | embodied CO2e kg | total CO2e kg |\n"), markdown)
+        XCTAssertTrue(markdown.contains("| 0.158 | 0.950 |\n"), markdown)
+        XCTAssertTrue(markdown.contains("| – | 0.007 |\n"), markdown)
+    }
+
+    func testOnlyMatchedSeriesBringTheColumn() throws {
+        // cv's pod has no embodied counter; nlp's do, but the filter leaves them out.
+        let cv = try ReportBuilder.table(
+            for: ReportSelection(grouping: .pod, namespace: "cv", from: 0, to: 7200), source: source)
+        XCTAssertFalse(cv.hasEmbodied)
+        XCTAssertNil(cv.total.embodiedCo2eKilograms)
+        XCTAssertNil(cv.total.totalCo2eKilograms)
+        XCTAssertFalse(cv.render(.markdown).contains("embodied"))
+        XCTAssertFalse(cv.render(.csv).contains("embodied"))
+        XCTAssertFalse(cv.render(.json).contains("embodied"))
+        XCTAssertFalse(cv.render(.json).contains("total_co2e"))
+        // A range the embodied counters have no samples in.
+        var before = source
+        before.series["footprint_workload_embodied_co2e_grams_total"] = before.series[
+            "footprint_workload_embodied_co2e_grams_total"]?
+            .map { ($0.labels, $0.samples.filter { $0.time > 3600 }) }
+        let early = try ReportBuilder.table(
+            for: ReportSelection(grouping: .namespace, from: 0, to: 1800), source: before)
+        XCTAssertFalse(early.hasEmbodied)
+        let job = try ReportBuilder.table(
+            for: ReportSelection(grouping: .slurmJob, job: "4242", from: 0, to: 7200), source: source)
+        XCTAssertEqual(try XCTUnwrap(job.rows.first?.embodiedCo2eKilograms), 0.5 * 7200 / 1000, accuracy: 1e-12)
+    }
+
+    func testANodeReadsTheNodeCounterExactlyAcrossARestart() throws {
+        let table = try ReportBuilder.table(for: ReportSelection(grouping: .node, from: 0, to: 7200), source: source)
+        let rows = Dictionary(uniqueKeysWithValues: table.rows.map { ($0.name, $0) })
+        let rate = 1_300_000.0 / 126_144_000
+        // Restarted at 3600 s without its state file: counted from zero there, the 15 s step before is lost.
+        let grams: Double = rate * (3600 - 15) + rate * (7200 - 3600)
+        XCTAssertEqual(try XCTUnwrap(rows["n1"]?.embodiedCo2eKilograms), grams / 1000, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(rows["n1"]?.co2eKilograms), 0.03 * 7200 / 1000, accuracy: 1e-12)
+        XCTAssertNil(rows["n2"]?.embodiedCo2eKilograms)
+        XCTAssertEqual(try XCTUnwrap(table.total.embodiedCo2eKilograms), grams / 1000, accuracy: 1e-12)
+        XCTAssertEqual(
+            try XCTUnwrap(table.total.totalCo2eKilograms), (0.05 * 7200 + grams) / 1000, accuracy: 1e-12)
+    }
+
+    func testBudgetsHaveNoEmbodiedColumn() throws {
+        let table = try ReportBuilder.table(
+            for: ReportSelection(grouping: .budget, from: 0, to: 7200), source: source)
+        XCTAssertFalse(table.hasEmbodied, "a budget's counter already holds embodied CO2e with include_embodied")
+        XCTAssertEqual(table.rows.map(\.name), ["team-nlp"])
+        XCTAssertEqual(table.rows[0].co2eKilograms, 0.2 * 7200 / 1000, accuracy: 1e-12)
+    }
+}

@@ -96,6 +96,55 @@ final class ReportTableTests: XCTestCase {
         XCTAssertNotNil((json["total"] as? [String: Any])?["co2e_pounds"])
     }
 
+    func testTheEmbodiedColumnsFollowTheEquivalentsInEveryFormat() throws {
+        var withEmbodied = tableThreeInput(name: "nlp")
+        withEmbodied.embodiedGrams = 12_345
+        let without = ReportInput(
+            name: "cv", joulesByComponent: ["cpu": 7200], facilityJoules: 7200 * 1.58, co2eGrams: 500,
+            activeSeconds: 7200)
+        let prices = ReportPrices(currency: "EUR", perKilowattHour: 0.1)
+        let table = ReportTable(
+            groupedBy: "namespace",
+            rows: [ReportRow(without, prices: prices), ReportRow(withEmbodied, prices: prices)],
+            from: 0, to: 1, currency: "EUR")
+        XCTAssertEqual(
+            table.render(.markdown),
+            """
+            | namespace | hours | cpu W | dram W | gpu W | IT kWh | facility kWh·PUE | CO2e kg | CO2e lbs | NY↔SF flights | human-life years | car lifetimes | embodied CO2e kg | total CO2e kg | energy cost (EUR) |
+            |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+            | nlp | 84.00 | 303.09 | 75.77 | 1136.57 | 127.296 | 201.128 | 87.028 | 191.86 | 0.0967 | 0.01741 | 0.001523 | 12.345 | 99.373 | 20.11 |
+            | cv | 2.00 | 1.00 | 0.00 | 0.00 | 0.002 | 0.003 | 0.500 | 1.10 | 0.0006 | 0.00010 | 0.000009 | – | 0.500 | 0.00 |
+            | **total** | 86.00 | 296.06 | 74.01 | 1110.14 | 127.298 | 201.131 | 87.528 | 192.97 | 0.0973 | 0.01751 | 0.001531 | 12.345 | 99.873 | 20.11 |
+
+            """)
+        let csv = table.render(.csv).components(separatedBy: "\r\n")
+        XCTAssertEqual(
+            csv[0],
+            "namespace,hours,cpu W,dram W,gpu W,IT kWh,facility kWh·PUE,CO2e kg,CO2e lbs,NY↔SF flights,human-life years,car lifetimes,embodied CO2e kg,total CO2e kg,energy cost (EUR),started_inside_range"
+        )
+        XCTAssertTrue(csv[2].hasPrefix("cv,") && csv[2].hasSuffix(",0.000009,–,0.500,0.00,false"), csv[2])
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(table.render(.json).utf8)) as? [String: Any])
+        let rows = try XCTUnwrap(json["rows"] as? [[String: Any]])
+        XCTAssertEqual(rows[0]["embodied_co2e_kilograms"] as? Double ?? 0, 12.345, accuracy: 1e-12)
+        XCTAssertEqual(rows[0]["total_co2e_kilograms"] as? Double ?? 0, 87.028 + 12.345, accuracy: 0.001)
+        XCTAssertNil(rows[1]["embodied_co2e_kilograms"], "no embodied counter: left out, not zero")
+        XCTAssertEqual(rows[1]["total_co2e_kilograms"] as? Double ?? 0, 0.5, accuracy: 1e-12)
+        let total = try XCTUnwrap(json["total"] as? [String: Any])
+        XCTAssertEqual(total["embodied_co2e_kilograms"] as? Double ?? 0, 12.345, accuracy: 1e-12)
+        XCTAssertEqual(
+            total["total_co2e_kilograms"] as? Double ?? 0, (rows[0]["co2e_kilograms"] as? Double ?? 0) + 0.5 + 12.345,
+            accuracy: 1e-9)
+    }
+
+    func testWithoutEmbodiedNoRowCarriesItsFields() throws {
+        let table = ReportTable(groupedBy: "node", rows: [ReportRow(tableThreeInput())], from: 0, to: 1)
+        XCTAssertFalse(table.hasEmbodied)
+        XCTAssertFalse(table.render(.json).contains("embodied"))
+        XCTAssertFalse(table.render(.json).contains("total_co2e"))
+        XCTAssertFalse(table.render(.csv).contains("embodied"))
+    }
+
     func testNumbersPrintWithFixedDecimals() {
         XCTAssertEqual(ReportTable.number(0.0967, 4), "0.0967")
         XCTAssertEqual(ReportTable.number(84, 2), "84.00")

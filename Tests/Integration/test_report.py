@@ -6,8 +6,12 @@ with `promtool tsdb create-blocks-from openmetrics`, and served by Debian's `pro
 compared with the energy those powers give, and its Markdown, CSV and JSON with golden files
 (Tests/Integration/golden/; UPDATE_GOLDEN=1 rewrites them). Nothing in the data depends on the clock: the range
 is 2026-11-01 00:00–06:00 UTC, kept by a ten-year retention.
+
+A second Prometheus holds the same counters plus embodied CO2e (an exporter run with --embodied.kgco2e) for node n1
+and its pods: the report gains its embodied columns there, and only there.
 """
 
+import contextlib
 import http.server
 import json
 import os
@@ -89,13 +93,20 @@ NODES = {
     "n2": {"cpu": Counter([(150, 0, 6)]), "dram": Counter([(15, 0, 6)]), "gpu": Counter([(260, 0, 6)])},
 }
 GRAMS_PER_JOULE = PUE / 3.6e6 * INTENSITY
+# Embodied CO2e on n1 only: 1300 kg over 4 × 365 days (docs/embodied.md), in grams a second, split among its
+# workloads by their share of its IT power (constant here: 540 W).
+EMBODIED_NODES = {"n1"}
+EMBODIED_GRAMS_PER_SECOND = 1_300_000 / 126_144_000
+NODE_WATTS = {node: sum(w for c in counters.values() for w, _, _ in c.pieces) for node, counters in NODES.items()}
 
 
 def labels(**pairs):
     return "{" + ",".join(f'{k}="{v}"' for k, v in pairs.items()) + "}"
 
 
-def openmetrics() -> str:
+def openmetrics(embodied=False) -> str:
+    """The counters as OpenMetrics; with `embodied`, also the embodied counters of EMBODIED_NODES and their
+    workloads."""
     out = []
 
     def family(name, kind, rows):
@@ -105,7 +116,7 @@ def openmetrics() -> str:
                 out.append(f"{sample_name}{label_text} {value!r} {t}")
 
     base = {"job": "footprint-exporter"}
-    energy, facility, co2e, info = [], [], [], []
+    energy, facility, co2e, info, workload_embodied = [], [], [], [], []
     for kind, workload, node, names, counters in WORKLOADS.values():
         ids = dict(base, node=node, kind=kind, workload=workload)
         for component, counter in counters.items():
@@ -117,6 +128,10 @@ def openmetrics() -> str:
         whole.reset_hour = reset[0] if reset else None
         facility.append(("footprint_workload_facility_energy_joules_total", labels(**ids), whole.samples(PUE)))
         co2e.append(("footprint_workload_co2e_grams_total", labels(**ids), whole.samples(GRAMS_PER_JOULE)))
+        if embodied and node in EMBODIED_NODES:
+            # Its share of the node's grams: its joules × the node's grams per joule; reset with its other counters.
+            workload_embodied.append(("footprint_workload_embodied_co2e_grams_total", labels(**ids),
+                                      whole.samples(EMBODIED_GRAMS_PER_SECOND / NODE_WATTS[node])))
         info_labels = dict(ids, **{k: names.get(k, "") for k in ("namespace", "pod", "job_id", "user", "unit")})
         info.append(("footprint_workload_info", labels(**info_labels),
                      [(t, 1) for t, _ in whole.samples()]))
@@ -124,6 +139,8 @@ def openmetrics() -> str:
     family("footprint_workload_facility_energy_joules", "counter", facility)
     family("footprint_workload_co2e_grams", "counter", co2e)
     family("footprint_workload_info", "gauge", info)
+    if embodied:
+        family("footprint_workload_embodied_co2e_grams", "counter", workload_embodied)
     node_energy, node_facility, node_co2e = [], [], []
     for node, counters in NODES.items():
         for component, counter in counters.items():
@@ -134,6 +151,10 @@ def openmetrics() -> str:
     family("footprint_energy_joules", "counter", node_energy)
     family("footprint_facility_energy_joules", "counter", node_facility)
     family("footprint_co2e_grams", "counter", node_co2e)
+    if embodied:
+        family("footprint_embodied_co2e_grams", "counter",
+               [("footprint_embodied_co2e_grams_total", labels(**base, node=node, instance=f"{node}:9636"),
+                 Counter([(EMBODIED_GRAMS_PER_SECOND, 0, 6)]).samples()) for node in sorted(EMBODIED_NODES)])
     nlp = [WORKLOADS["bert-0"][4], WORKLOADS["bert-1"][4]]
     budget = Counter([p for counters in nlp for c in counters.values() for p in c.pieces], reset_hour=None)
     family("footprint_budget_co2e_grams", "counter",
@@ -164,12 +185,12 @@ def wait_until(predicate, what, timeout=60.0):
     pytest.fail(f"timed out waiting for {what}; last: {last!r}")
 
 
-@pytest.fixture(scope="module")
-def prometheus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
+@contextlib.contextmanager
+def serve(root, counters):
+    """A Prometheus serving `counters` (OpenMetrics text) backfilled into `root`; yields its URL."""
     data = root / "data"
     source = root / "counters.om"
-    source.write_text(openmetrics())
+    source.write_text(counters)
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
                    check=True, capture_output=True, timeout=300)
     (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
@@ -192,6 +213,18 @@ def prometheus(tmp_path_factory):
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory):
+    with serve(tmp_path_factory.mktemp("report"), openmetrics()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def prometheus_embodied(tmp_path_factory):
+    with serve(tmp_path_factory.mktemp("report-embodied"), openmetrics(embodied=True)) as url:
+        yield url
 
 
 def report(prometheus, *args, check=True):
@@ -268,15 +301,78 @@ def test_a_slurm_job_a_user_and_a_budget(prometheus):
     close(nodes["n1"]["node_hour_cost"], 6 * 3)
 
 
-@pytest.mark.parametrize("fmt,args", [("markdown", ["--by=namespace"]), ("csv", ["--by=user"]),
-                                      ("json", ["--by=node", "--price.kwh=0.25", "--currency=EUR"])])
-def test_output_matches_the_golden_files(prometheus, fmt, args):
-    output = report(prometheus, *args, f"--format={fmt}").stdout
-    golden = GOLDEN / f"report-{args[0][5:]}.{ {'markdown': 'md', 'csv': 'csv', 'json': 'json'}[fmt] }"
+def embodied_kg(names):
+    """Embodied kg CO2e of the workloads `names`: their measured joules at their node's embodied grams per joule."""
+    grams = 0.0
+    for name in names:
+        node = WORKLOADS[name][2]
+        if node in EMBODIED_NODES:
+            joules = sum(c.measured() for c in WORKLOADS[name][4].values())
+            grams += joules * EMBODIED_GRAMS_PER_SECOND / NODE_WATTS[node]
+    return grams / 1000
+
+
+EMBODIED_KEYS = {"embodied_co2e_kilograms", "total_co2e_kilograms"}
+
+
+def operational(row):
+    return {k: v for k, v in row.items() if k not in EMBODIED_KEYS}
+
+
+def test_embodied_counters_add_their_columns_and_change_no_other(prometheus, prometheus_embodied):
+    table, document = rows(prometheus_embodied, "--by=namespace")
+    plain, plain_document = rows(prometheus, "--by=namespace")
+    # nlp's pods ran on n1: bert-0 at 400 W of its 540 W for three hours and 100 W for three; bert-1 at 50 W from
+    # hour 2, its counters restarted at hour 4 (the restart's 15 s step is lost, as with its energy).
+    wanted = (400 * 3 * HOUR + 100 * 3 * HOUR + 50 * (4 * HOUR - STEP)) / 540 * EMBODIED_GRAMS_PER_SECOND / 1000
+    close(embodied_kg(["bert-0", "bert-1"]), wanted)
+    close(table["nlp"]["embodied_co2e_kilograms"], wanted)
+    close(table["nlp"]["total_co2e_kilograms"], expected(["bert-0", "bert-1"])[2] + wanted)
+    assert "embodied_co2e_kilograms" not in table["cv"], "resnet ran on n2, which counts no embodied CO2e"
+    close(table["cv"]["total_co2e_kilograms"], table["cv"]["co2e_kilograms"])
+    close(document["total"]["embodied_co2e_kilograms"], wanted)
+    close(document["total"]["total_co2e_kilograms"], expected(["bert-0", "bert-1", "resnet"])[2] + wanted)
+    # The operational columns are those of the same counters without embodied ones.
+    assert {k: operational(v) for k, v in table.items()} == plain
+    assert operational(document["total"]) == plain_document["total"]
+
+    nodes, node_document = rows(prometheus_embodied, "--by=node")
+    # The node's counter: 1300 kg over 4 × 365 days is 1,300,000 / 35,040 g an hour, for six hours.
+    close(nodes["n1"]["embodied_co2e_kilograms"], 6 * 1_300_000 / 35_040 / 1000)
+    close(nodes["n1"]["total_co2e_kilograms"], nodes["n1"]["co2e_kilograms"] + 6 * 1_300_000 / 35_040 / 1000)
+    assert "embodied_co2e_kilograms" not in nodes["n2"]
+    close(node_document["total"]["embodied_co2e_kilograms"], 6 * 1_300_000 / 35_040 / 1000)
+    assert {k: operational(v) for k, v in nodes.items()} == rows(prometheus, "--by=node")[0]
+
+    # Slurm jobs ran on n2: no embodied series matched, so no column, byte for byte.
+    for args in (["--by=user", "--format=csv"], ["--by=namespace", "--namespace=cv"], ["--by=budget"]):
+        assert report(prometheus_embodied, *args).stdout == report(prometheus, *args).stdout, args
+    # A budget's counter holds embodied CO2e only with include_embodied, and cannot say how much: no column.
+    assert "embodied" not in report(prometheus_embodied, "--by=budget", "--format=csv").stdout
+
+
+def check_golden(output, golden):
     if os.environ.get("UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(output)
     assert output == golden.read_text(), f"{golden} differs; UPDATE_GOLDEN=1 rewrites it"
+
+
+SUFFIX = {"markdown": "md", "csv": "csv", "json": "json"}
+
+
+@pytest.mark.parametrize("fmt,args", [("markdown", ["--by=namespace"]), ("csv", ["--by=user"]),
+                                      ("json", ["--by=node", "--price.kwh=0.25", "--currency=EUR"])])
+def test_output_matches_the_golden_files(prometheus, fmt, args):
+    output = report(prometheus, *args, f"--format={fmt}").stdout
+    check_golden(output, GOLDEN / f"report-{args[0][5:]}.{SUFFIX[fmt]}")
+
+
+@pytest.mark.parametrize("fmt,args", [("markdown", ["--by=namespace"]), ("csv", ["--by=pod"]),
+                                      ("json", ["--by=node", "--price.kwh=0.25", "--currency=EUR"])])
+def test_embodied_output_matches_the_golden_files(prometheus_embodied, fmt, args):
+    output = report(prometheus_embodied, *args, f"--format={fmt}").stdout
+    check_golden(output, GOLDEN / f"report-embodied-{args[0][5:]}.{SUFFIX[fmt]}")
 
 
 def test_errors_users_hit_are_one_line_with_their_exit_status(prometheus, tmp_path):
