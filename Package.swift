@@ -52,6 +52,7 @@ let package = Package(
                 "MetricsServer",
                 "YAMLComposer",
                 "GridIntensity",
+                "HTTPFetch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

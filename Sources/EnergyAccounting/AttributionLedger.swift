@@ -6,10 +6,15 @@ public struct WorkloadTotals: Sendable, Hashable, Codable {
     public internal(set) var facilityJoules: Double = 0
     /// Facility energy × the grid intensity in force when each part was drawn, in grams.
     public internal(set) var co2eGrams: Double = 0
+    /// Embodied CO2e charged to the workload (docs/embodied.md), in grams; absent in state files of earlier releases.
+    var embodied: Double?
 
     public init() {}
 
     public func microjoules(_ component: Component) -> UInt64 { itMicrojoules[component.rawValue] ?? 0 }
+
+    /// Embodied CO2e charged to the workload by its share of the node's energy, in grams.
+    public var embodiedCO2eGrams: Double { embodied ?? 0 }
 }
 
 /// Where every microjoule of each component went: to a workload, to no workload (unattributed), or to a workload
@@ -22,8 +27,29 @@ public struct AttributionLedger<Key: Hashable & Sendable>: Sendable {
     /// CO2e each key got since the last `takeCO2eGrams()`, in grams: a sample's increments of the workloads' CO2e
     /// counters, counted toward the budgets whose `match:` selects them.
     public private(set) var co2eGramsSinceTake: [Key: Double] = [:]
+    /// Embodied CO2e each key got since the last `takeEmbodiedGrams()`, for budgets with `include_embodied`.
+    public private(set) var embodiedGramsSinceTake: [Key: Double] = [:]
+    /// Embodied CO2e of workloads whose series have expired, in grams (not kept across restarts).
+    public private(set) var expiredEmbodiedGrams: Double = 0
 
     public init() {}
+
+    /// Charges each tracked key its part of a sample's embodied CO2e (`EmbodiedSplit.split`); untracked keys are
+    /// ignored (their grams are the caller's unattributed part).
+    public mutating func recordEmbodied(_ parts: [Key: Double]) {
+        for (key, grams) in parts where grams > 0 && grams.isFinite {
+            guard var totals = workloads[key] else { continue }
+            totals.embodied = (totals.embodied ?? 0) + grams
+            workloads[key] = totals
+            embodiedGramsSinceTake[key, default: 0] += grams
+        }
+    }
+
+    /// The embodied CO2e each key got since the last call, in grams; resets it.
+    public mutating func takeEmbodiedGrams() -> [Key: Double] {
+        defer { embodiedGramsSinceTake = [:] }
+        return embodiedGramsSinceTake
+    }
 
     /// Records one sample's split of `component`: each key's part, and what no key took.
     public mutating func record(
@@ -57,6 +83,7 @@ public struct AttributionLedger<Key: Hashable & Sendable>: Sendable {
     /// Drops `key`'s series; its IT energy moves to the expired counters, so the invariant still holds.
     public mutating func expire(_ key: Key) {
         guard let totals = workloads.removeValue(forKey: key) else { return }
+        expiredEmbodiedGrams += totals.embodiedCO2eGrams
         for (name, microjoules) in totals.itMicrojoules {
             guard let component = Component(rawValue: name) else { continue }
             expired[component, default: 0] &+= microjoules

@@ -36,6 +36,32 @@ struct CommandLineOptions: ParsableArguments {
     var pue: String?
     @Option(name: .customLong("grid.intensity"), help: help("grid.intensity"))
     var gridGramsPerKilowattHour: String?
+    @Option(name: .customLong("pue.preset"), help: help("pue.preset"))
+    var puePreset: String?
+    @Option(name: .customLong("grid.region"), help: help("grid.region"))
+    var gridRegion: String?
+    @Option(name: .customLong("grid.intensity.file"), help: help("grid.intensity.file"))
+    var gridIntensityFile: String?
+    @Option(name: .customLong("grid.provider"), help: help("grid.provider"))
+    var gridProvider: String?
+    @Option(name: .customLong("grid.zone"), help: help("grid.zone"))
+    var gridZone: String?
+    @Option(name: .customLong("grid.provider.token-file"), help: help("grid.provider.token-file"))
+    var gridProviderTokenFile: String?
+    @Option(name: .customLong("grid.provider.refresh"), help: help("grid.provider.refresh"))
+    var gridProviderRefresh: String?
+    @Option(name: .customLong("grid.provider.url"), help: help("grid.provider.url"))
+    var gridProviderURL: String?
+    @Option(name: .customLong("grid.provider.timeout"), help: help("grid.provider.timeout"))
+    var gridProviderTimeout: String?
+    @Option(name: .customLong("grid.provider.max-age"), help: help("grid.provider.max-age"))
+    var gridProviderMaxAge: String?
+    @Option(name: .customLong("embodied.kgco2e"), help: help("embodied.kgco2e"))
+    var embodiedKilograms: String?
+    @Option(name: .customLong("embodied.gpu-kgco2e"), help: help("embodied.gpu-kgco2e"))
+    var embodiedGPUKilograms: String?
+    @Option(name: .customLong("embodied.lifetime"), help: help("embodied.lifetime"))
+    var embodiedLifetime: String?
     @Flag(name: .customLong("collector.rapl"), inversion: .prefixedNo, help: help("collector.rapl"))
     var raplEnabled: Bool?
     @Flag(name: .customLong("collector.nvml"), inversion: .prefixedNo, help: help("collector.nvml"))
@@ -101,6 +127,19 @@ struct CommandLineOptions: ParsableArguments {
             ("sample.interval", sampleInterval),
             ("pue", pue),
             ("grid.intensity", gridGramsPerKilowattHour),
+            ("pue.preset", puePreset),
+            ("grid.region", gridRegion),
+            ("grid.intensity.file", gridIntensityFile),
+            ("grid.provider", gridProvider),
+            ("grid.zone", gridZone),
+            ("grid.provider.token-file", gridProviderTokenFile),
+            ("grid.provider.refresh", gridProviderRefresh),
+            ("grid.provider.url", gridProviderURL),
+            ("grid.provider.timeout", gridProviderTimeout),
+            ("grid.provider.max-age", gridProviderMaxAge),
+            ("embodied.kgco2e", embodiedKilograms),
+            ("embodied.gpu-kgco2e", embodiedGPUKilograms),
+            ("embodied.lifetime", embodiedLifetime),
             ("collector.rapl", raplEnabled.map(String.init)),
             ("collector.nvml", nvmlEnabled.map(String.init)),
             ("collector.hwmon", hwmonEnabled.map(String.init)),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import FootprintExporter
 import Glibc
+import GridIntensity
 import Logging
 import ServiceLifecycle
 
@@ -37,6 +38,11 @@ struct FootprintExporterCommand: ParsableCommand {
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
             fail(message(for: error), code: 2)
+        }
+        if command.options.given.contains(where: { $0.name == "grid.region" && $0.value.lowercased() == "list" }) {
+            // Not a setting: prints the region presets and exits.
+            print(RegionPresets.listing(), terminator: "")
+            Glibc.exit(0)
         }
         let configuration: ExporterConfiguration
         do {
@@ -76,7 +82,7 @@ struct FootprintExporterCommand: ParsableCommand {
                     "\(configuration.listenAddress.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? ""):\(exporter.server.boundPort)",
                 "telemetry_path": "\(configuration.telemetryPath)",
                 "sample_interval": "\(PrometheusDuration.format(configuration.sampleInterval))",
-                "pue": "\(configuration.pue)", "grid_intensity": "\(configuration.gridGramsPerKilowattHour)",
+                "pue": "\(configuration.effectivePUE)", "grid_intensity": "\(configuration.gridGramsPerKilowattHour)",
                 "version": "\(BuildInfo.version)",
             ])
         var groupLogger = logger

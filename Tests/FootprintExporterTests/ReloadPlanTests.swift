@@ -59,10 +59,15 @@ final class ReloadPlanTests: XCTestCase {
         XCTAssertEqual(plan.changes.map(\.new), ["1.58", "432.7"])
     }
 
-    func testOnlyAccountingBudgetsAndLogLevelApplyOnReload() {
+    func testOnlyAccountingCarbonDataBudgetsAndLogLevelApplyOnReload() {
         XCTAssertEqual(
             SettingCatalogue.all.filter(\.appliesOnReload).map(\.name),
-            ["pue", "grid.intensity", "budgets", "log.level"])
+            [
+                "pue", "grid.intensity", "pue.preset", "grid.region", "grid.intensity.file", "grid.provider",
+                "grid.zone", "grid.provider.token-file", "grid.provider.refresh", "grid.provider.url",
+                "grid.provider.timeout", "grid.provider.max-age", "embodied.kgco2e", "embodied.gpu-kgco2e",
+                "embodied.lifetime", "budgets", "log.level",
+            ])
     }
 }
 

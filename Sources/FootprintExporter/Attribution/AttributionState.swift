@@ -19,6 +19,11 @@ struct AttributionState: Sendable {
     var gpuProcesses: [GPUProcessShare] = []
     /// Each workload's IT power over the last sample, all components together, for the live page.
     var lastWatts: [WorkloadID: Double] = [:]
+    /// Each workload's IT energy in the last sample, all components together, in microjoules: its share of the
+    /// sample's embodied CO2e.
+    var lastMicrojoules: [WorkloadID: UInt64] = [:]
+    /// The node's IT energy in the last sample, in microjoules.
+    var lastNodeMicrojoules: UInt64 = 0
 }
 
 extension AttributionState {

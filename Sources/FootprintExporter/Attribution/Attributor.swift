@@ -36,9 +36,12 @@ enum Attributor {
         }
         defer {
             state.lastWatts = [:]
+            state.lastMicrojoules = [:]
             for (id, totals) in state.ledger.workloads {
                 let now = Component.allCases.reduce(UInt64(0)) { $0 &+ totals.microjoules($1) }
-                state.lastWatts[id] = elapsedSeconds > 0 ? Double(now &- (before[id] ?? 0)) / 1e6 / elapsedSeconds : 0
+                let added = now &- (before[id] ?? 0)
+                state.lastMicrojoules[id] = added
+                state.lastWatts[id] = elapsedSeconds > 0 ? Double(added) / 1e6 / elapsedSeconds : 0
             }
         }
         var outcome = Outcome()
@@ -48,6 +51,7 @@ enum Attributor {
             energy[entry.component, default: 0] &+= entry.microjoules
             if entry.component == .gpu { gpuEnergy["\(key.source)/\(key.device)", default: 0] &+= entry.microjoules }
         }
+        state.lastNodeMicrojoules = energy.values.reduce(0, &+)
         guard let reading else {
             for (component, microjoules) in energy {
                 state.ledger.record(

@@ -18,6 +18,8 @@ struct BudgetCounters: Sendable {
     struct Definition: Sendable, Hashable {
         let name: String
         let match: WorkloadMatch?
+        /// Whether embodied CO2e counts too (`include_embodied: true`).
+        var includeEmbodied = false
     }
 
     /// A budget whose match differs from the one its counter counted under.
@@ -54,13 +56,15 @@ struct BudgetCounters: Sendable {
         var seen = Set<String>()
         var definitions: [Definition] = []
         for budget in budgets where seen.insert(budget.name).inserted {
-            definitions.append(Definition(name: budget.name, match: budget.match))
+            definitions.append(
+                Definition(name: budget.name, match: budget.match, includeEmbodied: budget.includeEmbodied))
         }
         return definitions
     }
 
     /// Adds one sample: `nodeGrams`, the node's CO2e increment, to the budgets without `match:`; each workload's
-    /// increment in `workloadGrams` to the budgets whose match selects it, by its kind and `names` (the attribution's).
+    /// increment in `workloadGrams` to the budgets whose match selects it, by its kind and `names` (the attribution's);
+    /// to budgets with `include_embodied`, the node's or the matching workloads' embodied CO2e (`embodied`) too.
     /// `tracked` are the workloads that still have series, to forget the match results of the others.
     ///
     /// Returns the budgets whose match changed since the counters were last set up (a reload, or a restart with a
@@ -68,6 +72,7 @@ struct BudgetCounters: Sendable {
     @discardableResult
     mutating func record(
         budgets: [EmissionBudget], nodeGrams: Double, workloadGrams: [WorkloadID: Double],
+        embodied: (node: Double, workloads: [WorkloadID: Double]) = (0, [:]),
         names: [WorkloadID: WorkloadNames], tracked: Int
     ) -> [MatchChange] {
         let changes = reconcile(Self.definitions(of: budgets))
@@ -76,7 +81,7 @@ struct BudgetCounters: Sendable {
         var matched: [Int] = []
         for (index, definition) in definitions.enumerated() {
             if definition.match == nil {
-                added[index] = nodeGrams
+                added[index] = nodeGrams + (definition.includeEmbodied ? embodied.node : 0)
             } else {
                 matched.append(index)
             }
@@ -85,6 +90,14 @@ struct BudgetCounters: Sendable {
             for (id, grams) in workloadGrams where grams > 0 {
                 let matching = matches(id, names: names[id], definitions)
                 for index in matched where matching[index] { added[index] += grams }
+            }
+            if definitions.contains(where: \.includeEmbodied) {
+                for (id, grams) in embodied.workloads where grams > 0 {
+                    let matching = matches(id, names: names[id], definitions)
+                    for index in matched where matching[index] && definitions[index].includeEmbodied {
+                        added[index] += grams
+                    }
+                }
             }
             if cache.count > tracked { cache = cache.filter { names[$0.key] != nil } }
         }

@@ -10,6 +10,7 @@ enum BudgetParser {
         var budgets: [EmissionBudget] = []
         var seen = Set<String>()
         var matchOfName: [String: WorkloadMatch?] = [:]
+        var embodiedOfName: [String: Bool] = [:]
         for (position, item) in sequence.enumerated() {
             let label = "budgets[\(position)]"
             guard case .mapping(let mapping) = item else {
@@ -21,7 +22,7 @@ enum BudgetParser {
                 guard let key = pair.key.string else {
                     throw ConfigurationError("\(label) must map names to values")
                 }
-                guard ["name", "window", "grams", "match"].contains(key) else {
+                guard ["name", "window", "grams", "match", "include_embodied"].contains(key) else {
                     throw ConfigurationError("unknown key \(key.debugDescription) in \(label)")
                 }
                 if key == "match" {
@@ -45,6 +46,12 @@ enum BudgetParser {
             else {
                 throw ConfigurationError("\(label) (\(name)) needs grams > 0")
             }
+            var includeEmbodied = false
+            switch fields["include_embodied"]?.lowercased() {
+            case nil, "false", "no", "off": break
+            case "true", "yes", "on": includeEmbodied = true
+            default: throw ConfigurationError("\(label) (\(name)): include_embodied must be true or false")
+            }
             var match: WorkloadMatch?
             if let matchNode {
                 do {
@@ -62,8 +69,16 @@ enum BudgetParser {
                 )
             }
             matchOfName[name] = match
+            if let earlier = embodiedOfName[name], earlier != includeEmbodied {
+                throw ConfigurationError(
+                    "\(label) (\(name)): every window of budget \(name.debugDescription) must have the same include_embodied"
+                )
+            }
+            embodiedOfName[name] = includeEmbodied
             budgets.append(
-                EmissionBudget(name: name, window: window, windowLabel: windowText, grams: grams, match: match))
+                EmissionBudget(
+                    name: name, window: window, windowLabel: windowText, grams: grams, match: match,
+                    includeEmbodied: includeEmbodied))
         }
         return budgets
     }

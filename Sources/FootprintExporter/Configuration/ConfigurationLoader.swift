@@ -78,6 +78,7 @@ public enum ConfigurationLoader {
                 "\(origin): estimate.cpu-max-watts (\(configuration.estimateCPUMaximumWatts)) is below estimate.cpu-min-watts (\(configuration.estimateCPUMinimumWatts))"
             )
         }
+        try CarbonSettingsValidation.validate(configuration, origin: origin)
     }
 
     /// Checks that every budget with `match:` can be counted with the other settings in force: attribution on, and

@@ -8,10 +8,14 @@ public struct EmissionBudget: Sendable, Hashable {
     public var grams: Double
     /// The workloads the budget counts; nil counts the node's whole CO2e.
     public var match: WorkloadMatch?
+    /// Whether the budget counts embodied CO2e too (`include_embodied: true`); operational CO2e only by default.
+    public var includeEmbodied: Bool
 
     public init(
-        name: String, window: Duration, windowLabel: String? = nil, grams: Double, match: WorkloadMatch? = nil
+        name: String, window: Duration, windowLabel: String? = nil, grams: Double, match: WorkloadMatch? = nil,
+        includeEmbodied: Bool = false
     ) {
+        self.includeEmbodied = includeEmbodied
         self.name = name
         self.window = window
         self.windowLabel = windowLabel ?? PrometheusDuration.format(window)

@@ -1,4 +1,5 @@
 import EnergyAccounting
+import GridIntensity
 import MetricsServer
 import PowerSources
 
@@ -72,8 +73,76 @@ public struct SettingCatalogue: Sendable {
     public let gridGramsPerKilowattHour = Setting<Double>.number(
         "grid.intensity", "g/kWh", default: Emissions.defaultGramsPerKilowattHour, in: 0...10_000,
         help: "Grid carbon intensity in grams of CO2e per kWh", appliesOnReload: true)
+    public let puePreset = Setting<String?>.optionalChoice(
+        "pue.preset", "cloud", PUEPresets.all.map(\.name),
+        help: "Take the PUE of a cloud provider's data centres from Cloud Carbon Footprint's figures instead of --pue",
+        appliesOnReload: true)
+    public let gridRegion = Setting<String?>.value(
+        "grid.region", "code", default: nil,
+        help:
+            "Take the grid intensity from a shipped preset: a country (FR, PL, US) or a cloud region (aws:us-east-1); --grid.region=list prints them. With a file or provider, the fall-back when its value goes stale",
+        appliesOnReload: true, describe: { $0 ?? "none" }
+    ) { text throws(ConfigurationError) in
+        guard let preset = RegionPresets.preset(named: text) else {
+            throw ConfigurationError(
+                "unknown region: footprint_exporter --grid.region=list prints the codes (docs/grid-regions.md)")
+        }
+        return preset.code
+    }
+    public let gridIntensityFile = Setting<String?>.optionalPath(
+        "grid.intensity.file",
+        help:
+            "File holding the grid intensity in force (a number, or JSON {intensity, valid_until}) that an external job writes; re-read on change",
+        appliesOnReload: true)
+    public let gridProvider = Setting<String?>.optionalChoice(
+        "grid.provider", "name", GridProvider.allCases.map(\.rawValue),
+        help: "Fetch the live average grid intensity from this provider", appliesOnReload: true)
+    public let gridZone = Setting<String>.value(
+        "grid.zone", "zone", default: "",
+        help:
+            "The provider's zone: an Electricity Maps zone (FR, DE, US-CAL-CISO), or GB or a region id 1–17 for uk-carbon-intensity",
+        appliesOnReload: true, describe: { $0.isEmpty ? "none" : $0 }
+    ) { text throws(ConfigurationError) in text }
+    public let gridProviderTokenFile = Setting<String?>.optionalPath(
+        "grid.provider.token-file",
+        help: "File holding the provider's API token (never a flag value); re-read on reload", appliesOnReload: true)
+    public let gridProviderRefresh = Setting<Duration>.duration(
+        "grid.provider.refresh", default: .seconds(900), in: .seconds(1)...(.seconds(86_400)),
+        help: "Interval between fetches of the provider's value", appliesOnReload: true)
+    public let gridProviderURL = Setting<String?>.value(
+        "grid.provider.url", "url", default: nil,
+        help: "The provider's base URL, for proxies, mirrors and tests; none: the provider's own",
+        appliesOnReload: true, describe: { $0 ?? "none" }
+    ) { text throws(ConfigurationError) in
+        let lower = text.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), text.count > 8,
+            !text.contains(where: { $0 == " " || $0 == "@" || $0 == "?" || $0 == "#" })
+        else {
+            throw ConfigurationError("must be an http:// or https:// base URL without credentials, query or spaces")
+        }
+        return text
+    }
+    public let gridProviderTimeout = Setting<Duration>.duration(
+        "grid.provider.timeout", default: .seconds(10), in: .seconds(1)...(.seconds(300)),
+        help: "Time one fetch may take", appliesOnReload: true)
+    public let gridProviderMaxAge = Setting<Duration>.duration(
+        "grid.provider.max-age", default: .seconds(7200), in: .seconds(1)...(.seconds(30 * 86_400)),
+        help:
+            "Age after which the provider's last value is stale: the --grid.region preset stands in, or the value stays, marked stale",
+        appliesOnReload: true)
+    public let embodiedKilograms = Setting<Double>.number(
+        "embodied.kgco2e", "kg", default: 0, in: 0...1_000_000,
+        help: "Embodied emissions of the server (manufacturing), amortised over --embodied.lifetime; 0 is off",
+        appliesOnReload: true)
+    public let embodiedGPUKilograms = Setting<Double>.number(
+        "embodied.gpu-kgco2e", "kg", default: 0, in: 0...100_000,
+        help: "Embodied emissions of each GPU the exporter sees, amortised over --embodied.lifetime; 0 is off",
+        appliesOnReload: true)
+    public let embodiedLifetime = Setting<Duration>.duration(
+        "embodied.lifetime", default: .seconds(4 * 365 * 86_400), in: .seconds(86_400)...(.seconds(50 * 365 * 86_400)),
+        help: "Service life over which embodied emissions are amortised", appliesOnReload: true)
     public let budgets = Setting<[EmissionBudget]>(
-        "budgets", form: .fileOnly(shape: "a list of {name, window, grams, match}"), default: [],
+        "budgets", form: .fileOnly(shape: "a list of {name, window, grams, match, include_embodied}"), default: [],
         help:
             "Emission budgets: at most `grams` of CO2e over every `window`, of the workloads `match` selects (none: the whole node), exported for the budget alerts",
         appliesOnReload: true, describe: { $0.isEmpty ? "none" : "\($0.count) budgets" }

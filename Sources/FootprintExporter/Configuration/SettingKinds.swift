@@ -70,11 +70,13 @@ extension Setting where Value == Int {
 extension Setting where Value == Duration {
     /// A duration in Prometheus notation (`100ms`, `5s`, `1h30m`) within `range`.
     static func duration(
-        _ name: String, default defaultValue: Duration, in range: ClosedRange<Duration>, help: String
+        _ name: String, default defaultValue: Duration, in range: ClosedRange<Duration>, help: String,
+        appliesOnReload: Bool = false
     ) -> Setting {
         let bounds = "\(PrometheusDuration.format(range.lowerBound))–\(PrometheusDuration.format(range.upperBound))"
         return .value(
-            name, "duration", default: defaultValue, help: "\(help) (\(bounds))", describe: PrometheusDuration.format
+            name, "duration", default: defaultValue, help: "\(help) (\(bounds))", appliesOnReload: appliesOnReload,
+            describe: PrometheusDuration.format
         ) { text throws(ConfigurationError) in
             guard let duration = PrometheusDuration.parse(text) else {
                 throw ConfigurationError("not a duration (use 100ms, 5s, 1m, 1h30m)")
@@ -118,10 +120,28 @@ extension Setting where Value == String {
 }
 
 extension Setting where Value == String? {
+    /// One of `choices`, or none (the default).
+    static func optionalChoice(
+        _ name: String, _ placeholder: String, _ choices: [String], help: String, appliesOnReload: Bool = false
+    ) -> Setting {
+        let list = choices.joined(separator: ", ")
+        return .value(
+            name, placeholder, default: nil, help: "\(help): \(list)", appliesOnReload: appliesOnReload,
+            describe: { $0 ?? "none" }
+        ) { text throws(ConfigurationError) in
+            let choice = text.lowercased()
+            guard choices.contains(choice) else { throw ConfigurationError("must be one of \(list)") }
+            return choice
+        }
+    }
+
     /// An optional non-empty path; absent by default.
-    static func optionalPath(_ name: String, help: String, allowedInConfigFile: Bool = true) -> Setting {
+    static func optionalPath(
+        _ name: String, help: String, allowedInConfigFile: Bool = true, appliesOnReload: Bool = false
+    ) -> Setting {
         .value(
-            name, "path", default: nil, help: help, allowedInConfigFile: allowedInConfigFile,
+            name, "path", default: nil, help: help, appliesOnReload: appliesOnReload,
+            allowedInConfigFile: allowedInConfigFile,
             describe: { $0 ?? "none" }
         ) { text throws(ConfigurationError) in
             guard !text.isEmpty else { throw ConfigurationError("must not be empty") }

@@ -18,6 +18,10 @@ public final class Exporter: Sendable {
     let logLevel: LogLevelControl
     let runningConfiguration: Mutex<ExporterConfiguration>
     let webWatcher: WebConfigWatcher
+    /// The grid intensity in force, and the readers of its live source (docs/carbon-data.md).
+    let grid: GridIntensityControl
+    let intensityFileWatcher: IntensityFileWatcher
+    let providerPoller: ProviderPoller
 
     /// Builds the exporter; throws the one line that says why when the state file cannot be used (a directory anyone
     /// may write, another exporter holding it, a path that holds something else).
@@ -84,13 +88,21 @@ public final class Exporter: Sendable {
         let webWatcher = WebConfigWatcher(path: configuration.webConfigFile, server: server, logger: logger)
         self.webWatcher = webWatcher
         Self.warnAboutUnattributedBudgetKinds(configuration, logger: logger)
+        let grid = GridIntensityControl(plan: configuration.intensityPlan)
+        self.grid = grid
+        intensityFileWatcher = IntensityFileWatcher(control: grid, logger: logger)
+        providerPoller = ProviderPoller(control: grid, logger: logger)
+        // Only reads the token file here: fetching starts with the services.
+        if let settings = ProviderSettings(configuration), let path = settings.tokenFile {
+            _ = try ProviderPoller.readToken(path)
+        }
         sampler = Sampler(
             hardwareSources: hardware, estimateSource: estimate, interval: configuration.sampleInterval,
             settings: AccountingSettings(configuration),
             store: store, logger: logger, attribution: attribution,
             restoring: persistence?.restore() ?? SamplerState(),
             beforePublish: Self.saver(persistence),
-            webConfigReloadFailures: { webWatcher.reloadFailures })
+            webConfigReloadFailures: { webWatcher.reloadFailures }, grid: grid)
     }
 
     /// Warns about every budget matcher for a workload kind that is not attributed: it counts nothing.
@@ -143,6 +155,7 @@ public final class Exporter: Sendable {
                 persistence?.saveAtShutdown(sampler.currentState)
             },
             HTTPService(server: server, webWatcher: webWatcher),
+            GridIntensityService(exporter: self),
             ReloadService(exporter: self),
         ]
     }

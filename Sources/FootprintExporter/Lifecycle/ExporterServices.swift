@@ -27,3 +27,22 @@ public struct HTTPService: Service {
         server.stop(gracePeriodSeconds: 1.5)
     }
 }
+
+/// Runs the readers of the grid intensity's live source (the intensity file, a provider) until graceful shutdown.
+public struct GridIntensityService: Service {
+    let exporter: Exporter
+
+    public func run() async throws {
+        exporter.intensityFileWatcher.start()
+        do {
+            try exporter.providerPoller.start(ProviderSettings(exporter.configuration))
+        } catch {
+            // Checked at start-up; the file changed since.
+            exporter.logger.error(
+                "cannot fetch the grid intensity; the value in force stays", metadata: ["reason": "\(error.message)"])
+        }
+        try? await gracefulShutdown()
+        exporter.providerPoller.stop()
+        exporter.intensityFileWatcher.stop()
+    }
+}

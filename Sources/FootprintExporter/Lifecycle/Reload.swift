@@ -47,7 +47,8 @@ struct ReloadPlan: Equatable {
 
 extension Exporter {
     /// Re-reads the config file (flags still win over it) and applies the settings a reload may change (PUE, grid
-    /// intensity, budgets, log level: `appliesOnReload` in the catalogue). Counters never reset; a change affects
+    /// intensity and its sources, embodied emissions, budgets, log level: `appliesOnReload` in the catalogue), and
+    /// re-reads the provider's token file. Counters never reset; a change affects
     /// energy drawn after it. A bad file keeps the running configuration and logs why.
     public func reload() {
         webWatcher.check()
@@ -68,6 +69,13 @@ extension Exporter {
                 metadata: ["reason": "\(error.message) (that setting takes effect only after a restart)"])
             return
         }
+        do {
+            // The token file is re-read on every reload, changed settings or not; one that cannot be read fails it.
+            if let path = ProviderSettings(plan.applied)?.tokenFile { _ = try ProviderPoller.readToken(path) }
+        } catch {
+            logger.error("reload failed; keeping the running configuration", metadata: ["reason": "\(error.message)"])
+            return
+        }
         if !plan.needRestart.isEmpty {
             logger.warning(
                 "changed settings take effect only after a restart",
@@ -84,6 +92,14 @@ extension Exporter {
             Self.warnAboutUnattributedBudgetKinds(applied, logger: logger)
         }
         sampler.accountingSettings = AccountingSettings(applied)
+        grid.replacePlan(applied.intensityPlan)
+        intensityFileWatcher.planChanged()
+        do {
+            try providerPoller.reload(ProviderSettings(applied))
+        } catch {
+            logger.error(
+                "cannot read the provider's token; the previous one stays", metadata: ["reason": "\(error.message)"])
+        }
         logLevel.current = LogLevelControl.level(named: applied.logLevel)
         runningConfiguration.withLock { $0 = applied }
         logger.info("configuration reloaded", metadata: ["changed": "\(plan.changes.count)"])

@@ -24,11 +24,13 @@ public struct PersistedState: Codable, Sendable, Equatable {
     var attribution: PersistedAttribution?
     /// The budgets' CO2e counters; absent in files of earlier releases.
     var budgets: [PersistedBudget]?
+    /// The node's embodied CO2e (docs/embodied.md); absent while it is off, and in files of earlier releases.
+    var embodied: EmbodiedTotals?
 
     // `format` is not a stored field: the encoder writes it first, as the file's marker (`StateFile.marker`).
     enum CodingKeys: String, CodingKey {
         case version, bootID, savedAtUnixSeconds, savedAtBootSeconds, ledger, sampleErrors, cleanShutdown, attribution
-        case budgets
+        case budgets, embodied
     }
 }
 
@@ -208,12 +210,20 @@ public enum StateFile {
             throw .corrupt(String(describing: error).prefix(200).description)
         }
         guard state.ledger.isValid, state.attribution?.isValid ?? true,
-            state.budgets.map(PersistedBudget.isValid) ?? true, state.savedAtBootSeconds.isFinite,
+            state.budgets.map(PersistedBudget.isValid) ?? true, state.embodied.map(Self.isValid) ?? true,
+            state.savedAtBootSeconds.isFinite,
             state.savedAtUnixSeconds.isFinite
         else {
             throw .corrupt("values out of range")
         }
         return state
+    }
+
+    /// Embodied grams as a counter may hold them: finite, not negative, the unattributed part within the whole.
+    static func isValid(_ embodied: EmbodiedTotals) -> Bool {
+        embodied.nodeGrams.isFinite && embodied.unattributedGrams.isFinite && embodied.nodeGrams >= 0
+            && embodied.unattributedGrams >= 0 && embodied.unattributedGrams <= embodied.nodeGrams * (1 + 1e-9)
+            && embodied.nodeGrams <= PersistedBudget.maximumGrams
     }
 
     /// The file's bytes: the marker first, then the state's fields.

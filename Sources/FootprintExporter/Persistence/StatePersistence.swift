@@ -92,6 +92,7 @@ final class StatePersistence: Sendable {
             state.attribution = AttributionState(restoring: attribution, node: state.ledger)
         }
         if let budgets = saved.budgets { state.budgets = BudgetCounters(restoring: budgets) }
+        if let embodied = saved.embodied { state.embodied = embodied }
         logger.info(
             "restored counters from the state file",
             metadata: [
@@ -144,7 +145,8 @@ final class StatePersistence: Sendable {
             bootID: bootID, savedAtUnixSeconds: clock.unixSeconds(), savedAtBootSeconds: clock.bootSeconds(),
             ledger: state.ledger.snapshot(), sampleErrors: state.health.mapValues(\.errors), cleanShutdown: clean,
             attribution: state.attribution.map(PersistedAttribution.init),
-            budgets: state.budgets.counters.isEmpty ? nil : state.budgets.persisted)
+            budgets: state.budgets.counters.isEmpty ? nil : state.budgets.persisted,
+            embodied: state.embodied.nodeGrams > 0 ? state.embodied : nil)
     }
 
     private func write(_ state: PersistedState, sync: Bool) {

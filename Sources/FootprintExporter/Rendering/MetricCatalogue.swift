@@ -43,6 +43,31 @@ public enum MetricCatalogue {
     public static let gridIntensity = MetricFamily(
         name: "footprint_grid_intensity_grams_per_kwh", type: .gauge,
         help: "Grid carbon intensity in force, in grams of CO2e per kWh.", labelNames: [])
+    public static let gridIntensityInfo = MetricFamily(
+        name: "footprint_grid_intensity_info", type: .gauge,
+        help:
+            "Where the grid intensity in force comes from, always 1: source is static, region, file, electricitymaps or uk-carbon-intensity; zone is its zone or region code.",
+        labelNames: ["source", "zone"])
+    public static let gridIntensityAge = MetricFamily(
+        name: "footprint_grid_intensity_age_seconds", type: .gauge,
+        help:
+            "Seconds since the live source (intensity file or provider) delivered its last good value; absent until it has delivered one.",
+        labelNames: [])
+    public static let gridIntensityStale = MetricFamily(
+        name: "footprint_grid_intensity_stale", type: .gauge,
+        help:
+            "1 when the live source's last value is older than --grid.provider.max-age or past its valid_until (the region preset stands in when set, else that value stays), else 0.",
+        labelNames: [])
+    public static let gridProviderErrors = MetricFamily(
+        name: "footprint_grid_provider_errors_total", type: .counter,
+        help:
+            "Failed fetches of the grid intensity provider, or failed reads of the intensity file (provider=\"file\"), by reason; the value in force was kept.",
+        labelNames: ["provider", "reason"])
+    public static let embodiedCO2e = MetricFamily(
+        name: "footprint_embodied_co2e_grams_total", type: .counter,
+        help:
+            "Embodied CO2e of the hardware (manufacturing; --embodied.*), amortised straight-line over its lifetime while the exporter runs; not part of footprint_co2e_grams_total.",
+        labelNames: [])
     public static let co2eBudget = MetricFamily(
         name: "footprint_co2e_budget_grams", type: .gauge,
         help:
@@ -89,6 +114,10 @@ public enum MetricCatalogue {
         name: "footprint_workload_co2e_grams_total", type: .counter,
         help: "CO2-equivalent attributed to a workload: its facility energy times the grid intensity in force.",
         labelNames: ["kind", "workload"])
+    public static let workloadEmbodiedCO2e = MetricFamily(
+        name: "footprint_workload_embodied_co2e_grams_total", type: .counter,
+        help: "Embodied CO2e charged to a workload: each sample's share, by its part of the node's IT energy.",
+        labelNames: ["kind", "workload"])
     public static let workloadInfo = MetricFamily(
         name: "footprint_workload_info", type: .gauge,
         help: "Workload identity, always 1; join on kind and workload.",
@@ -107,10 +136,12 @@ public enum MetricCatalogue {
         help: "Samples in which a workload beyond --attribution.max-workloads went unattributed.", labelNames: [])
 
     public static let all: [MetricFamily] = [
-        domainEnergy, domainPower, energy, facilityEnergy, co2e, power, pue, gridIntensity, co2eBudget, budgetCO2e,
+        domainEnergy, domainPower, energy, facilityEnergy, co2e, power, pue, gridIntensity, gridIntensityInfo,
+        gridIntensityAge, gridIntensityStale, gridProviderErrors, embodiedCO2e, co2eBudget, budgetCO2e,
         sourceUp,
         sampleErrors, sourceDuration, lastSample, gpuInfo, buildInfo, workloadEnergy, workloadFacilityEnergy,
-        workloadCO2e, workloadInfo, unattributedEnergy, expiredWorkloadEnergy, workloads, attributionOverflow,
+        workloadCO2e, workloadEmbodiedCO2e, workloadInfo, unattributedEnergy, expiredWorkloadEnergy, workloads,
+        attributionOverflow,
         webConfigReloadFailures,
     ]
 }

@@ -1,10 +1,15 @@
 import EnergyAccounting
+import GridIntensity
 import Workloads
 
 /// Turns the sampler's state into the exposition, family by family, from the catalogue.
 enum MetricsRenderer {
     /// - Parameter webConfigReloadFailures: web-configuration reloads that kept the configuration in force.
-    static func render(state: SamplerState, settings: AccountingSettings, webConfigReloadFailures: UInt64) -> [UInt8] {
+    /// - Parameter grid: the intensity in force and the live source's failures; nil: the static figure of `settings`.
+    static func render(
+        state: SamplerState, settings: AccountingSettings, webConfigReloadFailures: UInt64,
+        grid: GridExposition? = nil
+    ) -> [UInt8] {
         typealias C = MetricCatalogue
         var domainEnergy: [MetricSample] = []
         var domainPower: [MetricSample] = []
@@ -49,6 +54,21 @@ enum MetricsRenderer {
             (C.power, power),
             (C.pue, [MetricSample([], settings.pue)]),
             (C.gridIntensity, [MetricSample([], settings.gridGramsPerKilowattHour)]),
+        ]
+        let inForce =
+            grid?.inForce ?? IntensityInForce(gramsPerKilowattHour: settings.gridGramsPerKilowattHour, source: .static)
+        families.append((C.gridIntensityInfo, [MetricSample([inForce.source.rawValue, inForce.zone], 1)]))
+        if let age = inForce.ageSeconds { families.append((C.gridIntensityAge, [MetricSample([], age)])) }
+        if grid?.inForce.ageSeconds != nil || grid.map({ !$0.errors.isEmpty }) == true {
+            families.append((C.gridIntensityStale, [MetricSample([], inForce.stale ? 1 : 0)]))
+        }
+        if let gridErrors = grid?.errors, !gridErrors.isEmpty {
+            families.append(
+                (C.gridProviderErrors, gridErrors.map { MetricSample([$0.source, $0.reason], Double($0.count)) }))
+        }
+        let embodiedOn = !settings.embodied.isOff || state.embodied.nodeGrams > 0
+        if embodiedOn { families.append((C.embodiedCO2e, [MetricSample([], state.embodied.nodeGrams)])) }
+        families += [
             (C.co2eBudget, budgets),
             (C.budgetCO2e, budgetCO2e),
             (C.sourceUp, up),
@@ -61,11 +81,13 @@ enum MetricsRenderer {
         if let last = state.lastSampleUnixSeconds {
             families.append((C.lastSample, [MetricSample([], last)]))
         }
-        if let attribution = state.attribution { families += attributionFamilies(attribution) }
+        if let attribution = state.attribution {
+            families += attributionFamilies(attribution, embodied: embodiedOn)
+        }
         return ExpositionEncoder.encode(families)
     }
 
-    private static func attributionFamilies(_ attribution: AttributionState) -> [(
+    private static func attributionFamilies(_ attribution: AttributionState, embodied: Bool) -> [(
         family: MetricFamily, samples: [MetricSample]
     )] {
         typealias C = MetricCatalogue
@@ -73,6 +95,7 @@ enum MetricsRenderer {
         var facility: [MetricSample] = []
         var co2e: [MetricSample] = []
         var info: [MetricSample] = []
+        var embodiedCO2e: [MetricSample] = []
         var counts: [WorkloadKind: Int] = [:]
         energy.reserveCapacity(attribution.ledger.workloads.count * 3)
         for (id, totals) in attribution.ledger.workloads {
@@ -83,6 +106,7 @@ enum MetricsRenderer {
             }
             facility.append(MetricSample([kind, id.name], totals.facilityJoules))
             co2e.append(MetricSample([kind, id.name], totals.co2eGrams))
+            if embodied { embodiedCO2e.append(MetricSample([kind, id.name], totals.embodiedCO2eGrams)) }
             let names = attribution.names[id] ?? WorkloadNames()
             info.append(
                 MetricSample(
@@ -90,7 +114,7 @@ enum MetricsRenderer {
             counts[id.kind, default: 0] += 1
         }
         let components = Component.allCases
-        return [
+        var families: [(family: MetricFamily, samples: [MetricSample])] = [
             (C.workloadEnergy, energy),
             (C.workloadFacilityEnergy, facility),
             (C.workloadCO2e, co2e),
@@ -106,5 +130,7 @@ enum MetricsRenderer {
             (C.workloads, WorkloadKind.allCases.map { MetricSample([$0.rawValue], Double(counts[$0] ?? 0)) }),
             (C.attributionOverflow, [MetricSample([], Double(attribution.overflowSamples))]),
         ]
+        if embodied { families.insert((C.workloadEmbodiedCO2e, embodiedCO2e), at: 3) }
+        return families
     }
 }

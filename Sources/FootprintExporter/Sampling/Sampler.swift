@@ -1,6 +1,7 @@
 import Dispatch
 import EnergyAccounting
 import Glibc
+import GridIntensity
 import Logging
 import PowerSources
 import Synchronization
@@ -12,22 +13,25 @@ public struct AccountingSettings: Sendable, Hashable {
     public var gridGramsPerKilowattHour: Double
     public var budgets: [EmissionBudget]
     public var ceilings: PowerCeilings
+    /// The embodied emissions amortised while the exporter runs (docs/embodied.md).
+    public var embodied: EmbodiedProfile
 
     public init(
         pue: Double, gridGramsPerKilowattHour: Double, budgets: [EmissionBudget],
-        ceilings: PowerCeilings = ExporterConfiguration().powerCeilings
+        ceilings: PowerCeilings = ExporterConfiguration().powerCeilings, embodied: EmbodiedProfile = .off
     ) {
         self.pue = pue
         self.gridGramsPerKilowattHour = gridGramsPerKilowattHour
         self.budgets = budgets
         self.ceilings = ceilings
+        self.embodied = embodied
     }
 
     /// The accounting settings of `configuration`.
     public init(_ configuration: ExporterConfiguration) {
         self.init(
-            pue: configuration.pue, gridGramsPerKilowattHour: configuration.gridGramsPerKilowattHour,
-            budgets: configuration.budgets, ceilings: configuration.powerCeilings)
+            pue: configuration.effectivePUE, gridGramsPerKilowattHour: configuration.gridGramsPerKilowattHour,
+            budgets: configuration.budgets, ceilings: configuration.powerCeilings, embodied: configuration.embodied)
     }
 }
 
@@ -53,6 +57,8 @@ public final class Sampler: Sendable {
     /// The last hour of power for the live page; outside `state`, which is copied for the state file each sample.
     private let history: Mutex<PowerHistory>
     private let webConfigReloadFailures: @Sendable () -> UInt64
+    /// The grid intensity in force, when a region, file or provider may set it; nil: the static figure of the settings.
+    private let grid: GridIntensityControl?
 
     /// - Parameters:
     ///   - hardwareSources: sources that measure (RAPL, NVML, hwmon); sampled in parallel each interval.
@@ -66,7 +72,8 @@ public final class Sampler: Sendable {
         attribution: (monitor: WorkloadMonitor, settings: AttributionSettings)? = nil,
         restoring restored: SamplerState = SamplerState(),
         beforePublish: (@Sendable (SamplerState) -> Void)? = nil,
-        webConfigReloadFailures: @escaping @Sendable () -> UInt64 = { 0 }
+        webConfigReloadFailures: @escaping @Sendable () -> UInt64 = { 0 },
+        grid: GridIntensityControl? = nil
     ) {
         var restored = restored
         if attribution != nil && restored.attribution == nil {
@@ -80,6 +87,7 @@ public final class Sampler: Sendable {
         self.state = Mutex(restored)
         self.beforePublish = beforePublish
         self.webConfigReloadFailures = webConfigReloadFailures
+        self.grid = grid
         self.clock = clock
         self.history = Mutex(
             PowerHistory(
@@ -135,7 +143,15 @@ public final class Sampler: Sendable {
 
     /// Takes one sample of every source, records it and publishes the exposition. Called on the sampler queue.
     public func sampleOnce() {
-        let settings = accountingSettings
+        var sampleSettings = accountingSettings
+        // The energy this sample adds was drawn since the last one; it is priced at the intensity in force now, as a
+        // PUE change applies only to energy drawn after it.
+        let intensity =
+            grid?.inForce(nowUnixSeconds: clock.unixSeconds())
+            ?? IntensityInForce(gramsPerKilowattHour: sampleSettings.gridGramsPerKilowattHour, source: .static)
+        sampleSettings.gridGramsPerKilowattHour = intensity.gramsPerKilowattHour
+        let settings = sampleSettings
+        let gridErrors = grid?.errorCounts(reasons: GridErrorReasons.reasons(for: grid?.plan.live)) ?? []
         let deadline = DispatchTime.now() + .nanoseconds(readDeadlineNanoseconds)
         // A source with nothing to read on this node (no powercap, no NVML, no GPUs) is looked at again only every
         // `absentRecheckSamples` samples, so a VM does not rescan sysfs for hardware it lacks every interval.
@@ -177,6 +193,7 @@ public final class Sampler: Sendable {
         }
         let reloadFailures = webConfigReloadFailures()
         let (snapshot, budgetChanges) = state.withLock { state -> (SamplerState, [BudgetCounters.MatchChange]) in
+            Self.amortiseEmbodied(settings.embodied, nowBootSeconds: clock.bootSeconds(), into: &state)
             let changes = countBudgets(settings.budgets, in: &state)
             state.lastSampleUnixSeconds = clock.unixSeconds()
             state.samplesTaken += 1
@@ -197,9 +214,13 @@ public final class Sampler: Sendable {
         beforePublish?(snapshot)
         store.publish(
             render: {
-                MetricsRenderer.render(state: snapshot, settings: settings, webConfigReloadFailures: reloadFailures)
+                MetricsRenderer.render(
+                    state: snapshot, settings: settings, webConfigReloadFailures: reloadFailures,
+                    grid: GridExposition(inForce: intensity, errors: gridErrors))
             },
-            summary: LazySummary { Summary.make(state: snapshot, settings: settings, history: recent) })
+            summary: LazySummary {
+                Summary.make(state: snapshot, settings: settings, history: recent, intensity: intensity)
+            })
     }
 
     /// Splits the energy this sample added between the workloads of `reading` (nil: it did not finish in time, and
@@ -234,9 +255,34 @@ public final class Sampler: Sendable {
     {
         let nodeGrams = state.ledger.takeCO2eGrams()
         let workloadGrams = state.attribution?.ledger.takeCO2eGrams() ?? [:]
+        let nodeEmbodied = state.embodiedGramsSinceTake
+        state.embodiedGramsSinceTake = 0
+        let workloadEmbodied = state.attribution?.ledger.takeEmbodiedGrams() ?? [:]
         return state.budgets.record(
             budgets: budgets, nodeGrams: nodeGrams, workloadGrams: workloadGrams,
+            embodied: (node: nodeEmbodied, workloads: workloadEmbodied),
             names: state.attribution?.names ?? [:], tracked: state.attribution?.ledger.workloads.count ?? 0)
+    }
+
+    /// Adds the embodied CO2e of the time since the last sample (docs/embodied.md): straight-line over the
+    /// profile's lifetime, the node's and each GPU's, charged to the workloads by their share of the sample's energy.
+    /// The first sample after a start adds nothing: only time the exporter runs is counted.
+    static func amortiseEmbodied(_ profile: EmbodiedProfile, nowBootSeconds: Double, into state: inout SamplerState) {
+        defer { state.embodiedBootSeconds = nowBootSeconds }
+        guard !profile.isOff, let last = state.embodiedBootSeconds, nowBootSeconds > last else { return }
+        let gpus = state.gpus.values.reduce(0) { $0 + $1.count }
+        let grams = profile.grams(elapsedSeconds: nowBootSeconds - last, gpus: gpus)
+        guard grams > 0, grams.isFinite else { return }
+        state.embodiedGramsSinceTake += grams
+        guard var attribution = state.attribution else {
+            state.embodied.record(grams: grams, unattributed: grams)
+            return
+        }
+        let (parts, unattributed) = EmbodiedSplit.split(
+            grams: grams, energy: attribution.lastMicrojoules, nodeMicrojoules: attribution.lastNodeMicrojoules)
+        attribution.ledger.recordEmbodied(parts)
+        state.attribution = attribution
+        state.embodied.record(grams: grams, unattributed: unattributed)
     }
 
     /// Hands memory freed by expired workloads back to the kernel, at most once every 10 samples. Under churn (pods
@@ -408,6 +454,12 @@ public struct SamplerState: Sendable {
     var gpus: [String: [GPUIdentity]] = [:]
     var lastSampleUnixSeconds: Double?
     var samplesTaken = 0
+    /// The node's embodied CO2e (docs/embodied.md).
+    var embodied = EmbodiedTotals()
+    /// Boot time of the last sample that amortised embodied CO2e; nil before the first since the start.
+    var embodiedBootSeconds: Double?
+    /// Embodied CO2e added since the budgets last counted, in grams.
+    var embodiedGramsSinceTake: Double = 0
 
     public init() {}
 }

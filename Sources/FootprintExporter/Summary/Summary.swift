@@ -1,5 +1,6 @@
 import EnergyAccounting
 import FoundationEssentials
+import GridIntensity
 import Workloads
 
 /// What `GET /api/v1/summary` returns and the page shows: the machine's footprint at a glance, built from the same
@@ -57,7 +58,7 @@ public struct Summary: Codable, Sendable, Equatable {
     public var timestamp: Double
     public var pue: Double
     public var gridIntensityGramsPerKWh: Double
-    /// Where the intensity in force comes from: `static` (`--grid.intensity`).
+    /// Where the intensity in force comes from: `static` (`--grid.intensity`), `region`, `file`, or the provider's name.
     public var gridIntensitySource: String
     /// IT power over the last interval, by component, in watts.
     public var powerWatts: Components
@@ -104,7 +105,9 @@ public struct Summary: Codable, Sendable, Equatable {
     static let carLifetimeLbs = 126_000.0
 
     /// The summary of `state` under `settings`.
-    static func make(state: SamplerState, settings: AccountingSettings, history: PowerHistory) -> Summary {
+    static func make(
+        state: SamplerState, settings: AccountingSettings, history: PowerHistory, intensity: IntensityInForce? = nil
+    ) -> Summary {
         let ledger = state.ledger
         func components(_ value: (Component) -> Double) -> Components {
             let cpu = value(.cpu)
@@ -136,7 +139,8 @@ public struct Summary: Codable, Sendable, Equatable {
         }
         return Summary(
             version: BuildInfo.version, timestamp: state.lastSampleUnixSeconds ?? 0, pue: settings.pue,
-            gridIntensityGramsPerKWh: settings.gridGramsPerKilowattHour, gridIntensitySource: "static",
+            gridIntensityGramsPerKWh: settings.gridGramsPerKilowattHour,
+            gridIntensitySource: intensity?.source.rawValue ?? "static",
             powerWatts: power, facilityPowerWatts: power.total * settings.pue, energyJoules: energy,
             energyKWh: energy.total / Emissions.joulesPerKilowattHour,
             facilityEnergyKWh: facility / Emissions.joulesPerKilowattHour, co2eGrams: co2e, co2eLbs: lbs,
