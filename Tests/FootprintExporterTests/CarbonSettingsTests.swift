@@ -124,6 +124,41 @@ final class CarbonSettingsTests: XCTestCase {
         XCTAssertTrue(error([("embodied.lifetime", "1h")]).contains("at least 1d"))
     }
 
+    func testTheConfigFileHoldsEverySetting() throws {
+        let token = try tokenFile()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString).yml").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        try Data(
+            """
+            pue: {preset: azure}
+            grid:
+              region: de
+              provider:
+                value: electricitymaps
+                token-file: \(token)
+                url: https://mirror.example.com/em
+                refresh: 5m
+                timeout: 3s
+                max-age: 1h
+              zone: DE
+            embodied: {kgco2e: 1300, gpu-kgco2e: 150, lifetime: 5y}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: path))
+        let configuration = try load([("config.file", path)])
+        XCTAssertEqual(configuration.effectivePUE, 1.185)
+        XCTAssertEqual(
+            configuration.intensityPlan,
+            IntensityPlan(
+                staticGramsPerKilowattHour: 432.7, region: RegionPresets.preset(named: "DE"),
+                live: .provider(.electricityMaps, zone: "DE"), maximumAgeSeconds: 3600, refreshSeconds: 300))
+        XCTAssertEqual(
+            ProviderSettings(configuration),
+            ProviderSettings(
+                provider: .electricityMaps, zone: "DE", baseURL: "https://mirror.example.com/em", tokenFile: token,
+                timeoutSeconds: 3, refreshSeconds: 300))
+        XCTAssertEqual(configuration.embodied.lifetimeSeconds, 5 * 365 * 86_400)
+    }
+
     func testBudgetsTakeIncludeEmbodied() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString).yml").path
         addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }

@@ -85,6 +85,23 @@ final class StatePersistenceTests: XCTestCase {
         XCTAssertEqual(restored.ledger.components[.cpu]?.itJoules, 120)
     }
 
+    func testEmbodiedCO2eSurvivesARestartAndAnInvalidFigureIsRefused() throws {
+        let clock = ManualClock()
+        var state = countedState(samplesTaken: 1)
+        state.embodied = EmbodiedTotals(nodeGrams: 37.5, unattributedGrams: 12.25)
+        persistence(clock: clock).saveAtShutdown(state)
+        XCTAssertEqual(
+            persistence(clock: clock).restore().embodied, EmbodiedTotals(nodeGrams: 37.5, unattributedGrams: 12.25))
+        // More unattributed than the whole cannot be right: the file is refused.
+        state.embodied = EmbodiedTotals(nodeGrams: 1, unattributedGrams: 2)
+        persistence(clock: clock).saveAtShutdown(state)
+        XCTAssertThrowsError(try StateFile.read(path))
+        // A file of an earlier release has no embodied figure: it restores with none.
+        persistence(clock: clock).saveAtShutdown(countedState(samplesTaken: 1))
+        XCTAssertNil(try StateFile.read(path).embodied)
+        XCTAssertEqual(persistence(clock: clock).restore().embodied, EmbodiedTotals())
+    }
+
     func testRestoreAfterAReebootKeepsTotalsButNotBaselines() throws {
         let clock = ManualClock()
         persistence(clock: clock).saveAtShutdown(countedState(samplesTaken: 1))

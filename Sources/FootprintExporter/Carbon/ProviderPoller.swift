@@ -14,6 +14,18 @@ public struct ProviderSettings: Sendable, Hashable {
     public var timeoutSeconds: Double
     public var refreshSeconds: Double
 
+    public init(
+        provider: GridProvider, zone: String, baseURL: String?, tokenFile: String?, timeoutSeconds: Double,
+        refreshSeconds: Double
+    ) {
+        self.provider = provider
+        self.zone = zone
+        self.baseURL = baseURL
+        self.tokenFile = tokenFile
+        self.timeoutSeconds = timeoutSeconds
+        self.refreshSeconds = refreshSeconds
+    }
+
     /// The provider settings of `configuration`; nil when it names no provider.
     public init?(_ configuration: ExporterConfiguration) {
         guard let name = configuration.gridProvider, let provider = GridProvider(rawValue: name) else { return nil }
