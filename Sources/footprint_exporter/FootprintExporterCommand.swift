@@ -75,6 +75,8 @@ struct FootprintExporterCommand: ParsableCommand {
         } catch {
             fail(error.description, code: error.exitCode)
         }
+        // Until a file or provider delivers, the preset or the fixed figure is in force.
+        let startIntensity = configuration.intensityPlan.inForce(lastGood: nil, nowUnixSeconds: 0)
         logger.info(
             "listening",
             metadata: [
@@ -82,7 +84,8 @@ struct FootprintExporterCommand: ParsableCommand {
                     "\(configuration.listenAddress.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? ""):\(exporter.server.boundPort)",
                 "telemetry_path": "\(configuration.telemetryPath)",
                 "sample_interval": "\(PrometheusDuration.format(configuration.sampleInterval))",
-                "pue": "\(configuration.effectivePUE)", "grid_intensity": "\(configuration.gridGramsPerKilowattHour)",
+                "pue": "\(configuration.effectivePUE)", "grid_intensity": "\(startIntensity.gramsPerKilowattHour)",
+                "grid_source": "\(startIntensity.source.rawValue)",
                 "version": "\(BuildInfo.version)",
             ])
         var groupLogger = logger
