@@ -146,6 +146,8 @@ public final class Exporter: Sendable {
             }
         }
         webWatcher.start(applied: security)
+        // Read before the first sample, so that it is priced at the file's value.
+        intensityFileWatcher.start()
     }
 
     /// The services to run in a `ServiceGroup`: sampling first, serving second (stopped in reverse order).

@@ -28,12 +28,12 @@ public struct HTTPService: Service {
     }
 }
 
-/// Runs the readers of the grid intensity's live source (the intensity file, a provider) until graceful shutdown.
+/// Runs the provider poller until graceful shutdown, then stops it and the intensity file's watcher.
 public struct GridIntensityService: Service {
     let exporter: Exporter
 
     public func run() async throws {
-        exporter.intensityFileWatcher.start()
+        // The intensity file's watcher started with `Exporter.listen()`.
         do {
             try exporter.providerPoller.start(ProviderSettings(exporter.configuration))
         } catch {
