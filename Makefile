@@ -76,14 +76,15 @@ sanitize-thread: test-deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
 
-# libFuzzer over the config, web-config, state-file and sysfs parsers for FUZZ_SECONDS each. A crash leaves its
-# input in Fuzz/Regressions/<parser>/, which FuzzRegressionTests then replays in every `make test`.
+# libFuzzer over the config, web-config, state-file, sysfs and grid-intensity (the intensity file, the providers'
+# answers) parsers for FUZZ_SECONDS each. A crash leaves its input in Fuzz/Regressions/<parser>/, which
+# FuzzRegressionTests then replays in every `make test`.
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := .build/fuzz
 fuzz: deps
 	cd Fuzz && $(SWIFT) build -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld --scratch-path $(FUZZ_BUILD)
 	@bin=$$(cd Fuzz && $(SWIFT) build --show-bin-path --scratch-path $(FUZZ_BUILD)); \
-	for pair in Config:config WebConfig:webconfig StateFile:state SysfsValues:sysfs; do \
+	for pair in Config:config WebConfig:webconfig StateFile:state SysfsValues:sysfs GridInputs:grid; do \
 	  target=$${pair%%:*}; corpus=$${pair##*:}; mkdir -p Fuzz/$(FUZZ_BUILD)/corpus/$$corpus; \
 	  echo "fuzzing $$target for $(FUZZ_SECONDS)s"; \
 	  $$bin/Fuzz$$target -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1 \

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "FootprintExporter", targets: ["FootprintExporter"]),
         .library(name: "PowerSources", targets: ["PowerSources"]),
         .library(name: "MetricsServer", targets: ["MetricsServer"]),
+        .library(name: "GridIntensity", targets: ["GridIntensity"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

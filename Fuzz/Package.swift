@@ -19,6 +19,9 @@ let package = Package(
             name: "FuzzStateFile",
             dependencies: ["FuzzSupport", .product(name: "FootprintExporter", package: "footprint")]),
         .executableTarget(
+            name: "FuzzGridInputs",
+            dependencies: ["FuzzSupport", .product(name: "GridIntensity", package: "footprint")]),
+        .executableTarget(
             name: "FuzzSysfsValues",
             dependencies: ["FuzzSupport", .product(name: "PowerSources", package: "footprint")]),
     ]

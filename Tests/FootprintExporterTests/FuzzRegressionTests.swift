@@ -1,4 +1,5 @@
 import Foundation
+import GridIntensity
 import MetricsServer
 import PowerSources
 import XCTest
@@ -61,6 +62,31 @@ final class FuzzRegressionTests: XCTestCase {
             _ = ValueParser.unsigned(text)
             _ = CPUTimes.parse(text)
             _ = MemInfo.totalBytes(text)
+        }
+    }
+
+    func testGridInputs() throws {
+        for data in try inputs("grid") {
+            let bytes = [UInt8](data)
+            let now = 1_800_000_000.0
+            var accepted: [IntensityReading] = []
+            if case .success(let reading) = IntensityFileFormat.parse(bytes, nowUnixSeconds: now) {
+                accepted.append(reading)
+            }
+            for result in [
+                ElectricityMapsResponse.parse(bytes, requestedZone: "FR", nowUnixSeconds: now),
+                UKCarbonIntensityResponse.parseNational(bytes, nowUnixSeconds: now),
+                UKCarbonIntensityResponse.parseRegional(bytes, zone: "13", nowUnixSeconds: now),
+            ] {
+                if case .success(let reading) = result { accepted.append(reading) }
+            }
+            for reading in accepted {
+                XCTAssertTrue(IntensityReading.plausibleGramsPerKilowattHour.contains(reading.gramsPerKilowattHour))
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            _ = GridTimestamp.parseRFC3339(text)
+            _ = GridTimestamp.parseHTTPDate(text)
+            _ = ProviderClient.retryAfterSeconds(text, nowUnixSeconds: now)
         }
     }
 }
