@@ -118,8 +118,9 @@ def test_provider_value_and_a_change_mid_run_price_energy_exactly(exporter_facto
         package.draw(1_000_000)  # 1 J at 40
         samples = parse_metrics(exporter.scrape())
         assert samples[CPU_CO2E] == pytest.approx(grams(2, 1.5, 250) + grams(1, 1.5, 40), rel=1e-12)
-        assert 0 <= samples[("footprint_grid_intensity_age_seconds", frozenset())] < 60
-        assert samples[STALE] == 0
+        # Fresh (waited for: a value fetched in the last second of an hour is past its period for up to a refresh).
+        wait_metrics(exporter, lambda s: s.get(STALE) == 0
+                     and 0 <= s[("footprint_grid_intensity_age_seconds", frozenset())] < 60, what="a fresh value")
         assert all(request.headers.get("auth-token") == TOKEN for request in fake.requests)
         assert_token_never_shown(exporter)
 
@@ -225,5 +226,6 @@ def test_embodied_emissions_follow_the_uptime(exporter_factory):
     elapsed = time.monotonic() - started
     added = later[("footprint_embodied_co2e_grams_total", frozenset())] - first[
         ("footprint_embodied_co2e_grams_total", frozenset())]
-    # The counter moves with the exporter's clock between its samples: about the test's elapsed time.
-    assert rate * 1.0 <= added <= rate * (elapsed + 1.0)
+    # The counter moves with the exporter's clock between its samples: about the test's elapsed time (plus the lag
+    # of the samples behind the two scrapes).
+    assert rate * 1.0 <= added <= rate * (elapsed + 3.0)
