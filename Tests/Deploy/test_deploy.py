@@ -35,13 +35,19 @@ SCHEMAS = Path(__file__).parent / "schemas"
 KUBERNETES_VERSION = "1.32.0"
 
 # docs/design.md §3 (listed in docs/metrics.md), plus the budget gauge of the emission-budget issue, the
-# workload-attribution series of §8, Prometheus' own `up` and kube-state-metrics' kube_pod_info (the
-# namespace rules' join) and kube_daemonset_status_number_unavailable (FootprintExporterPodsUnavailable).
+# workload-attribution series of §8, the carbon-data series of issue #13 (grid intensity source, age,
+# staleness and provider errors; embodied CO2e), Prometheus' own `up` and kube-state-metrics' kube_pod_info
+# (the namespace rules' join) and kube_daemonset_status_number_unavailable (FootprintExporterPodsUnavailable).
 WORKLOAD_METRICS = {
     "footprint_workload_energy_joules_total", "footprint_workload_facility_energy_joules_total",
     "footprint_workload_co2e_grams_total", "footprint_workload_info",
     "footprint_unattributed_energy_joules_total", "footprint_expired_workload_energy_joules_total",
     "footprint_workloads", "footprint_attribution_overflow_total",
+    "footprint_workload_embodied_co2e_grams_total",
+}
+CARBON_METRICS = {
+    "footprint_grid_intensity_info", "footprint_grid_intensity_age_seconds", "footprint_grid_intensity_stale",
+    "footprint_grid_provider_errors_total", "footprint_embodied_co2e_grams_total",
 }
 CONTRACT_METRICS = {
     "footprint_domain_energy_joules_total", "footprint_domain_power_watts",
@@ -50,7 +56,7 @@ CONTRACT_METRICS = {
     "footprint_source_up", "footprint_sample_errors_total", "footprint_last_sample_timestamp_seconds",
     "footprint_gpu_info", "footprint_build_info",
     "footprint_co2e_budget_grams", "footprint_budget_co2e_grams_total", "up", "kube_pod_info", "kube_daemonset_status_number_unavailable",
-} | WORKLOAD_METRICS
+} | WORKLOAD_METRICS | CARBON_METRICS
 
 # Every flag the exporter accepts (docs/design.md §4, listed in docs/settings.md); `--no-x` is the negation of toggle `x`.
 KNOWN_FLAGS = {
