@@ -57,6 +57,12 @@ def instance_uses(expr: str) -> list[str]:
 # Series of workload attribution (docs/design.md §8) and the rules built on them.
 _ATTRIBUTION = re.compile(
     r"^(?:(?:node|cluster|namespace|user):)?footprint_(?:workload|unattributed|expired_workload|attribut)")
+# Embodied CO2e (docs/embodied.md): counted only by exporters with --embodied.* set, and the rules built on it. The
+# operational-plus-embodied total is not among them: it has the operational rate wherever nothing is embodied.
+_EMBODIED = re.compile(r"^(?:(?:node|cluster|namespace|user):)?footprint_(?:workload_)?embodied_")
+# Series exported only with a live grid intensity source (--grid.intensity.file or --grid.provider).
+_LIVE_GRID = {"footprint_grid_intensity_age_seconds", "footprint_grid_intensity_stale",
+              "footprint_grid_provider_errors_total"}
 
 
 def needs(expr: str) -> frozenset[str]:
@@ -65,6 +71,9 @@ def needs(expr: str) -> frozenset[str]:
                             cgroup) on its node;
       "kube-state-metrics"  kube_pod_info for the pods' UIDs (the namespace:* rules join it);
       "slurm"               a Slurm job whose exporter knows its user (the user:* rules, kind="slurm_job").
+      "embodied"            an exporter with --embodied.* set (footprint_embodied_co2e_grams_total and its rules);
+      "live-grid"           an exporter with a live grid intensity source, an intensity file or a provider (the
+                            intensity's age and staleness, and the provider's errors).
     A query with none of them has data wherever exporters run; one with any may rightly be empty without it."""
     names = metric_names(expr)
     found = set()
@@ -74,6 +83,10 @@ def needs(expr: str) -> frozenset[str]:
         found.add("kube-state-metrics")
     if any(name.startswith("user:") for name in names) or re.search(r'\bkind\s*=~?\s*"slurm_job"', expr):
         found.add("slurm")
+    if any(_EMBODIED.match(name) for name in names):
+        found.add("embodied")
+    if names & _LIVE_GRID:
+        found.add("live-grid")
     return frozenset(found)
 
 

@@ -924,6 +924,12 @@ def test_needs_reads_the_query():
     assert dashboard_queries.needs("kube_pod_info") == {"kube-state-metrics"}
     assert dashboard_queries.needs('rate(footprint_workload_co2e_grams_total{kind="slurm_job"}[5m])') == {
         "attribution", "slurm"}
+    assert dashboard_queries.needs("cluster:footprint_embodied_co2e_grams:rate5m") == {"embodied"}
+    assert dashboard_queries.needs("cluster:footprint_co2e_with_embodied_grams:rate5m") == frozenset()
+    assert dashboard_queries.needs("footprint_workload_embodied_co2e_grams_total") == {"attribution", "embodied"}
+    assert dashboard_queries.needs("footprint_grid_intensity_stale == 1") == {"live-grid"}
+    assert dashboard_queries.needs("footprint_grid_intensity_grams_per_kwh * on (job, node) group_left (source, zone)"
+                                   " footprint_grid_intensity_info") == frozenset()
 
 
 def test_emissions_by_namespace_and_user_read_the_recorded_series():
@@ -1078,6 +1084,43 @@ def test_cluster_dashboard_for_a_platform_team():
     assert any("footprint_pue" in e for e in exprs) and any("footprint_grid_intensity" in e for e in exprs)
     # Links between the dashboards keep job and node.
     assert any(link.get("includeVars") and "footprint" in link.get("tags", []) for link in dashboard["links"])
+
+
+def test_carbon_data_panels():
+    # Issue #13. The cluster dashboard: each node's intensity in force joined with its source and zone on (job, node),
+    # never on instance, beside its age and staleness; operational, embodied and their sum from the recorded rates.
+    titles = {p["title"]: p for p in dashboard_queries.panels(load_dashboard("cluster"))}
+    table = titles["Grid intensity by node"]
+    exprs = [" ".join(t["expr"].split()) for t in table["targets"]]
+    assert exprs[0].startswith("max by (job, node) (footprint_grid_intensity_grams_per_kwh{")
+    assert "* on (job, node) group_left (source, zone) max by (job, node, source, zone) (footprint_grid_intensity_info{" in exprs[0]
+    assert [dashboard_queries.metric_names(e) for e in exprs[1:]] == [
+        {"footprint_grid_intensity_age_seconds"}, {"footprint_grid_intensity_stale"}]
+    assert all(e.startswith("max by (job, node) (") for e in exprs) and all(t["format"] == "table" for t in table["targets"])
+    renamed = next(t for t in table["transformations"] if t["id"] == "organize")["options"]["renameByName"]
+    assert {"g/kWh", "Source", "Zone", "Age", "Stale"} <= set(renamed.values())
+    assert "var-node=${__data.fields.node}" in json.dumps(table["fieldConfig"])
+    for title in ("CO2e per hour, operational and embodied", "CO2e with embodied"):
+        used = [dashboard_queries.metric_names(t["expr"]) for t in titles[title]["targets"]]
+        assert used == [{"cluster:footprint_co2e_grams:rate5m"}, {"cluster:footprint_embodied_co2e_grams:rate5m"},
+                        {"cluster:footprint_co2e_with_embodied_grams:rate5m"}], title
+        assert [t["legendFormat"] for t in titles[title]["targets"]] == ["operational", "embodied", "total"], title
+    # The stale count marks what FootprintGridIntensityStale fires on.
+    rules = {rule["alert"]: rule for rule in alerts()}
+    assert rules["FootprintGridIntensityStale"]["expr"] in titles["Nodes on a stale grid intensity"]["targets"][0]["expr"].replace(
+        '{job=~"$job", node=~"$node"}', "")
+    # The node dashboard: the source and zone in force, its age and staleness, the provider's errors by reason,
+    # embodied CO2e.
+    titles = {p["title"]: p for p in dashboard_queries.panels(load_dashboard("node"))}
+    assert titles["Intensity source"]["targets"][0]["legendFormat"] == "{{source}} {{zone}}"
+    assert titles["Intensity source"]["options"]["textMode"] == "name"
+    mapped = titles["Intensity stale"]["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    assert (mapped["0"]["text"], mapped["1"]["text"]) == ("fresh", "stale")
+    (errors,) = titles["Grid provider errors"]["targets"]
+    assert errors["expr"].startswith("sum by (provider, reason) (rate(footprint_grid_provider_errors_total{")
+    assert "footprint_embodied_co2e_grams_total" in titles["Embodied CO2e"]["targets"][0]["expr"]
+    assert {"node:footprint_co2e_grams:rate5m", "node:footprint_embodied_co2e_grams:rate5m"} == set().union(
+        *(dashboard_queries.metric_names(t["expr"]) for t in titles["CO2e per hour, operational and embodied"]["targets"]))
 
 
 @pytest.mark.parametrize("name", DASHBOARD_IDS)
