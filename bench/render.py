@@ -48,7 +48,9 @@ def table(header, rows):
     return "\n".join(lines)
 
 
-def render(result):
+def render(result, directory=HERE):
+    """`directory`: where the results file is; a carried section written there (bench/carbon.py's CARBON.md, which
+    bench/run.sh writes beside results.json) is taken before the one in bench/."""
     s = result["summary"]
     m = result["machine"]
     p = result["parameters"]
@@ -215,8 +217,10 @@ def render(result):
     # The benchmarks of other issues, each measured side by side with its own peer and written by its own script,
     # are carried here whole so that this file stays the one place with every latest result.
     if result["mode"] == "full":
-        for name in ("ATTRIBUTION.md", "PAGE.md", "RULES.md"):
-            path = os.path.join(HERE, name)
+        for name in ("ATTRIBUTION.md", "PAGE.md", "RULES.md", "CARBON.md"):
+            path = os.path.join(directory, name)
+            if not os.path.exists(path):
+                path = os.path.join(HERE, name)
             if os.path.exists(path):
                 w(demoted(path))
     return "\n".join(out)
@@ -347,7 +351,7 @@ def main():
         return 2
     with open(sys.argv[1]) as handle:
         result = json.load(handle)
-    sys.stdout.write(render(result))
+    sys.stdout.write(render(result, os.path.dirname(os.path.abspath(sys.argv[1]))))
     return 0
 
 

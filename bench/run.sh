@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # footprint_exporter vs node_exporter's RAPL collector, side by side on one fixture sysfs tree.
 #
-#   bench/run.sh            full run (about 7 minutes): release build, every figure, writes bench/results.json and
-#                           renders bench/RESULTS.md from it
+#   bench/run.sh            full run (about 13 minutes): release build, every figure, writes bench/results.json and
+#                           renders bench/RESULTS.md from it; then bench/carbon.py (about 6 minutes: what the live
+#                           grid intensity costs, bench/CARBON.md), whose section RESULTS.md carries
 #   bench/run.sh --quick    every code path with tiny durations (about 10 s) on the debug build that `make test`
 #                           has just made; writes nothing in the tree; exits non-zero if anything breaks
 #
 # Options: --binary PATH (footprint binary to use instead of building), --out DIR (where results.json and RESULTS.md
 # go; default bench/ for a full run, a temporary directory for --quick), --no-render, --phases LIST (a subset of
-# startup,rounds,defaults,idle,scaling; rounds is always needed), e.g. to compare a patched build quickly.
-# Environment: NODE_EXPORTER (default: prometheus-node-exporter or node_exporter on PATH), SWIFT (default: swift).
+# startup,rounds,defaults,idle,scaling; rounds is always needed), e.g. to compare a patched build quickly,
+# --no-carbon (leave bench/carbon.py out of a full run; --quick never runs it: `make test` must stay fast).
+# Environment: NODE_EXPORTER (default: prometheus-node-exporter or node_exporter on PATH), SWIFT (default: swift),
+# CODECARBON_PYTHON (a Python with codecarbon installed: bench/carbon.py then measures its live path too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +21,7 @@ binary=${FOOTPRINT_BINARY:-}
 out=
 render=yes
 phases=
+carbon=yes
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) mode=quick ;;
@@ -26,9 +30,10 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --out=*) out=${1#*=} ;;
     --no-render) render=no ;;
+    --no-carbon) carbon=no ;;
     --phases) phases=$2; shift ;;
     --phases=*) phases=${1#*=} ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -87,6 +92,13 @@ mkdir -p "$out"
 
 python3 bench/bench.py run --mode "$mode" --footprint "$binary" --node-exporter "$NODE_EXPORTER" \
     --nvml-library "$nvml" --fake-cost "$work/fake-nvml-cost" --out "$out/results.json" ${phases:+--phases "$phases"}
+
+# The live grid intensity's cost (issue #13): full runs only, after the main phases and before rendering, so that
+# RESULTS.md carries the fresh CARBON.md.
+if [ "$mode" = full ] && [ "$carbon" = yes ]; then
+    python3 bench/carbon.py --binary "$binary" --out-json "$out/carbon-results.json" --out-md "$out/CARBON.md" \
+        ${CODECARBON_PYTHON:+--codecarbon-python "$CODECARBON_PYTHON"}
+fi
 
 if [ "$render" = yes ]; then
     python3 bench/render.py "$out/results.json" >"$out/RESULTS.md.tmp"
