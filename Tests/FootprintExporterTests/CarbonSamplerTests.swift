@@ -124,10 +124,12 @@ final class CarbonSamplerTests: XCTestCase {
         let value = reading(180, zone: "GB", at: 1000, validUntil: 1800)
         XCTAssertFalse(plan.inForce(lastGood: value, nowUnixSeconds: 2700).stale)
         XCTAssertTrue(plan.inForce(lastGood: value, nowUnixSeconds: 2701).stale)
-        // The file's valid_until holds exactly; its age alone never makes it stale.
+        // The file's valid_until holds for half an hour more (its writer's next run); its age alone never makes it
+        // stale.
         var file = plan
         file.live = .file(path: "/run/intensity")
-        XCTAssertTrue(file.inForce(lastGood: value, nowUnixSeconds: 1801).stale)
+        XCTAssertFalse(file.inForce(lastGood: value, nowUnixSeconds: 1800 + 1800).stale)
+        XCTAssertTrue(file.inForce(lastGood: value, nowUnixSeconds: 1800 + 1800 + 1).stale)
         XCTAssertFalse(file.inForce(lastGood: reading(180, at: 0), nowUnixSeconds: 1e9).stale)
     }
 

@@ -145,9 +145,9 @@ public final class IntensityFileWatcher: Sendable {
             return true
         }
         if unchanged { return }
+        // The value's age counts from its `fetched_at`, else from the file's change time.
         switch IntensityFileFormat.parse(bytes, nowUnixSeconds: changed) {
-        case .success(var reading):
-            reading.obtainedAtUnixSeconds = changed
+        case .success(let reading):
             control.record(reading, generation: generation)
             let recovered = state.withLock { state -> Bool in
                 defer { state.lastProblem = nil }

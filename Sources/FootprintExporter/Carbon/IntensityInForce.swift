@@ -55,6 +55,10 @@ public struct IntensityPlan: Sendable, Hashable {
     /// Age beyond which a provider's value is stale (`--grid.provider.max-age`); the file goes stale by its own
     /// `valid_until` only.
     public var maximumAgeSeconds: Double
+    /// How long past its `valid_until` the intensity file's value may stand: the writer's next run replaces it
+    /// (`intensity fetch` copies the provider's period, which ends on the hour for Electricity Maps, and a CronJob
+    /// every 15 minutes plus the kubelet's sync of a ConfigMap take a few minutes more).
+    public static let fileValidityGraceSeconds = 1800.0
     /// The provider's refresh interval (`--grid.provider.refresh`): how long past its period a value may stand.
     public var refreshSeconds: Double
 
@@ -73,7 +77,8 @@ public struct IntensityPlan: Sendable, Hashable {
     ///
     /// - Without a live source: the region preset, else the static figure.
     /// - With one that has delivered: its value while fresh (a provider's: younger than `maximumAgeSeconds`, and not
-    ///   past its period by more than a refresh interval; the file's: not past its `valid_until`). Once stale, the region preset stands in; without a
+    ///   past its period by more than a refresh interval; the file's: not past its `valid_until` by more than
+    ///   `fileValidityGraceSeconds`). Once stale, the region preset stands in; without a
     ///   preset the last good value stays (a distant default could be wrong by 8×), marked stale.
     /// - With one that has not delivered yet: the preset, else the static figure.
     public func inForce(lastGood: IntensityReading?, nowUnixSeconds: Double) -> IntensityInForce {
@@ -82,7 +87,9 @@ public struct IntensityPlan: Sendable, Hashable {
         let freshness: IntensityFreshness
         switch live {
         case .file:
-            freshness = StalenessPolicy.assess(lastGood, now: nowUnixSeconds, maxAgeSeconds: .infinity)
+            freshness = StalenessPolicy.assess(
+                lastGood, now: nowUnixSeconds, maxAgeSeconds: .infinity,
+                validityGraceSeconds: Self.fileValidityGraceSeconds)
         case .provider:
             // A value whose period ended goes stale only when a refresh should already have replaced it.
             freshness = StalenessPolicy.assess(
