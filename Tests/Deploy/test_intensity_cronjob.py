@@ -21,7 +21,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Tests" / "EndToEnd"))
 from fake_grid_provider import FakeGridProvider  # noqa: E402
-from harness import BINARY, Exporter, parse_metrics, run_binary  # noqa: E402
+from harness import BINARY, Exporter, parse_metrics, run_binary, wait_metrics  # noqa: E402
 
 KUBERNETES = REPO / "deploy" / "kubernetes"
 COMPONENT = KUBERNETES / "intensity-fetch"
@@ -268,18 +268,6 @@ def configmap_data(docs, fetched: Path, workdir: Path) -> dict[str, str]:
     (config_map,) = kustomize(workdir)
     assert config_map["kind"] == "ConfigMap" and config_map["metadata"]["name"] == CONFIGMAP
     return config_map["data"]
-
-
-def wait_metrics(exporter, predicate, what, timeout=20):
-    deadline = time.monotonic() + timeout
-    samples = {}
-    while time.monotonic() < deadline:
-        samples = parse_metrics(exporter.scrape())
-        if predicate(samples):
-            return samples
-        time.sleep(0.05)
-    grid = {k: v for k, v in samples.items() if "grid" in k[0]}
-    raise AssertionError(f"{what}: not within {timeout} s; last grid series: {grid}\n{exporter.logs()[-3000:]}")
 
 
 def info(samples):

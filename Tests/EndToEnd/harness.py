@@ -192,6 +192,20 @@ class Exporter:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def wait_metrics(exporter, predicate, what="condition", timeout=20):
+    """The parsed /metrics once `predicate` holds for it, scraping every 50 ms; fails after `timeout` s with the
+    last grid and CO2e series and the end of the exporter's log."""
+    deadline = time.monotonic() + timeout
+    samples = {}
+    while time.monotonic() < deadline:
+        samples = parse_metrics(exporter.scrape())
+        if predicate(samples):
+            return samples
+        time.sleep(0.05)
+    shown = {k: v for k, v in samples.items() if "grid" in k[0] or "co2e" in k[0]}
+    raise AssertionError(f"{what}: not within {timeout} s; last series: {shown}\n{exporter.logs()[-3000:]}")
+
+
 def run_binary(*args, timeout=10):
     """Runs the binary to completion (for start-up validation); returns (code, stdout, stderr)."""
     result = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from fake_grid_provider import FakeGridProvider, Reply
-from harness import parse_metrics, run_binary, write_atomic
+from harness import parse_metrics, run_binary, wait_metrics, write_atomic
 
 PACKAGE_0 = "sys/class/powercap/intel-rapl:0/energy_uj"
 TOKEN = "em-token-7f3a9c1d"
@@ -26,20 +26,6 @@ def info(source, zone):
 
 def errors(provider, reason):
     return ("footprint_grid_provider_errors_total", frozenset({("provider", provider), ("reason", reason)}))
-
-
-def wait_metrics(exporter, predicate, timeout=20, what="condition"):
-    """The parsed /metrics once `predicate` holds for it; fails with the last exposition after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    samples = {}
-    while time.monotonic() < deadline:
-        samples = parse_metrics(exporter.scrape())
-        if predicate(samples):
-            return samples
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s; last samples: "
-                         f"{ {k: v for k, v in samples.items() if 'grid' in k[0] or 'co2e' in k[0]} }\n"
-                         f"{exporter.logs()[-3000:]}")
 
 
 def low_counter(root):
