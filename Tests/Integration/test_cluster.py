@@ -95,8 +95,21 @@ WORKLOADS = {
     ]),
 }
 BUSY = 0.5  # the nodes' CPUs are half busy
+# Carbon data (issue #13): every node reads an intensity file and counts embodied CO2e, so that the panels of the
+# intensity's source, age and staleness, the provider errors and embodied CO2e have data. intel-2socket's file is
+# valid for a day (source file, zone DE); amd's expired an hour ago, so its --grid.region preset (FR) stands in,
+# marked stale; vm's is a plain number, without a zone or a preset. kg CO2e of the servers, and of each GPU.
+GRID_FILES = {
+    "intel-2socket": lambda now: json.dumps({"intensity": 250, "zone": "DE", "valid_until": now + 86400}),
+    "amd": lambda now: json.dumps({"intensity": 120, "zone": "FR", "valid_until": now - 3600}),
+    "vm": lambda now: "300\n",
+}
+GRID_REGIONS = {"amd": "FR"}
+EMBODIED_KG = {"intel-2socket": 1300, "amd": 1000, "vm": 500}
+EMBODIED_GPU_KG = 150
+LIFETIME_SECONDS = 4 * 365 * 86400  # the default --embodied.lifetime, 4y
 # What the cluster runs, besides exporters and the shipped rules, in the terms of dashboard_queries.needs().
-PROVIDED = frozenset({"attribution", "kube-state-metrics", "slurm"})
+PROVIDED = frozenset({"attribution", "kube-state-metrics", "slurm", "embodied", "live-grid"})
 
 START_TIMEOUT = 30  # seconds for the exporters and Prometheus to answer
 # Seconds for every query to have data. The rules tile windows over an hour with 5-minute rates, evaluated every 2
@@ -336,6 +349,12 @@ def cluster(tmp_path_factory):
             args = [str(BINARY), f"--web.listen-address=127.0.0.1:{port}", f"--path.sysfs={tree / 'sys'}",
                     f"--path.procfs={tree / 'proc'}", f"--path.cgroupfs={tree / 'cgroup'}",
                     "--sample.interval=100ms", f"--config.file={config}"]
+            grid = root / "grid" / fixture / "intensity.json"
+            write_atomically(grid, GRID_FILES[fixture](time.time()))
+            args += [f"--grid.intensity.file={grid}", f"--embodied.kgco2e={EMBODIED_KG[fixture]}",
+                     f"--embodied.gpu-kgco2e={EMBODIED_GPU_KG}"]
+            if fixture in GRID_REGIONS:
+                args.append(f"--grid.region={GRID_REGIONS[fixture]}")
             env = dict(os.environ)
             if index == 0 and nvml is not None:
                 args.append(f"--collector.nvml.library={nvml}")
@@ -631,3 +650,60 @@ def test_workload_views_name_namespaces_and_users(cluster):
         (raw,) = cluster.query(f'sum(rate(footprint_workload_co2e_grams_total{{job="{JOB}", kind="{kind}"}}[5m]))',
                                at=float(evaluated["value"][1]))
         assert math.isclose(float(total["value"][1]), float(raw["value"][1]), rel_tol=0.25), (view, total, raw)
+
+
+def test_carbon_data_views(cluster):
+    """The cluster dashboard's intensity table (intensity joined with its source on node, age, staleness) as Grafana
+    queries it, the stale alert on real data, and embodied CO2e beside the operational: their recorded sum is
+    exactly both, and the embodied rate is what the nodes' kg over 4 years give."""
+    (table,) = [p for p in dashboard_queries.panels(json.loads((REPO / "grafana/dashboards/cluster.json").read_text()))
+                if p["title"] == "Grid intensity by node"]
+    values = {"job": JOB, "node": ".+"}
+    intensity, age, stale = (dashboard_queries.substitute(t["expr"], values) for t in table["targets"])
+
+    def read():
+        rows = {s["metric"]["node"]: (s["metric"]["source"], s["metric"].get("zone", ""), float(s["value"][1]))
+                for s in cluster.query(intensity)}
+        return rows if len(rows) == 3 else None
+
+    rows = wait_until("an intensity per node", read, START_TIMEOUT, cluster.processes)
+    (fr,) = cluster.query(f'footprint_grid_intensity_grams_per_kwh{{job="{JOB}", node="amd"}}')
+    assert rows == {"intel-2socket": ("file", "DE", 250.0), "amd": ("region", "FR", float(fr["value"][1])),
+                    "vm": ("file", "", 300.0)}
+    assert float(fr["value"][1]) not in (120.0, 432.7)  # the preset, neither the expired file nor the default
+    assert {s["metric"]["node"]: float(s["value"][1]) for s in cluster.query(stale)} == {
+        "intel-2socket": 0, "amd": 1, "vm": 0}
+    assert {s["metric"]["node"] for s in cluster.query(age)} == set(FIXTURES)
+    # Stale for less than its 10 minutes: pending, on amd only.
+    pending = wait_until("FootprintGridIntensityStale pending", lambda: cluster.query(
+        'ALERTS{alertname="FootprintGridIntensityStale"}'), START_TIMEOUT, cluster.processes)
+    assert [(s["metric"]["node"], s["metric"]["alertstate"]) for s in pending] == [("amd", "pending")]
+    for alert in ("FootprintGridProviderFailing", "FootprintGridProviderUnauthorized", "FootprintGridIntensityFileInvalid"):
+        assert cluster.query(f'ALERTS{{alertname="{alert}"}}') == [], alert
+
+    embodied = f'cluster:footprint_embodied_co2e_grams:rate5m{{job="{JOB}"}}'
+    at = when_emitting(cluster, embodied)
+    (total,) = cluster.query(f'cluster:footprint_co2e_with_embodied_grams:rate5m{{job="{JOB}"}}', at=at)
+    (operational,) = cluster.query(f'sum(cluster:footprint_co2e_grams:rate5m{{job="{JOB}"}})', at=at)
+    (embodied_rate,) = cluster.query(embodied, at=at)
+    assert math.isclose(float(total["value"][1]), float(operational["value"][1]) + float(embodied_rate["value"][1]),
+                        rel_tol=1e-9)
+    # The rule against the raw counters at its own timestamp, loosely as for the CO2e rate (a young series' 5-minute
+    # rate grows with every scrape); and the counters against the nodes' kg: straight-line amortisation over wall-clock
+    # time, the same rate whatever the load: each counter's rise over its samples of the last 30 s, once they span 10 s.
+    (evaluated,) = cluster.query(f"timestamp({embodied})", at=at)
+    (raw,) = cluster.query(f'sum(rate(footprint_embodied_co2e_grams_total{{job="{JOB}"}}[5m]))',
+                           at=float(evaluated["value"][1]))
+    assert math.isclose(float(embodied_rate["value"][1]), float(raw["value"][1]), rel_tol=0.25), (embodied_rate, raw)
+    gpus = {s["metric"]["node"]: int(s["value"][1]) for s in cluster.query('count by (node) (footprint_gpu_info)', at=at)}
+    expected = sum((EMBODIED_KG[n] + gpus.get(n, 0) * EMBODIED_GPU_KG) * 1000 / LIFETIME_SECONDS for n in FIXTURES)
+
+    def measured():
+        series = cluster.query(f'footprint_embodied_co2e_grams_total{{job="{JOB}"}}[30s]', at=time.time() - 3)
+        spans = [(s["values"][0], s["values"][-1]) for s in series]
+        if len(spans) != len(FIXTURES) or any(last[0] - first[0] < 10 for first, last in spans):
+            return None
+        return sum((float(last[1]) - float(first[1])) / (last[0] - first[0]) for first, last in spans)
+
+    rate = wait_until("10 s of embodied CO2e on every node", measured, START_TIMEOUT, cluster.processes)
+    assert math.isclose(rate, expected, rel_tol=0.05), (rate, expected)
