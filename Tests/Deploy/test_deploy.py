@@ -353,13 +353,15 @@ def test_short_budgets_have_a_projection_instead_of_burn_rates():
                            r"cluster:footprint_co2e_grams:increase(1h)\) / 3600) \* (\d+) \) / on \(job\) group_right "
                            r'cluster:footprint_co2e_budget_grams:max\{window="(\w+)", scope="node"\}', expr)
         assert terms, name
-        # Team budgets (scope="workloads") project their own counter the same way, term for term.
+        # Team budgets (scope="workloads") and node budgets with embodied CO2e (scope="node_embodied") project their
+        # own counter the same way, term for term.
         team = re.findall(r"(?:increase\(footprint_budget_co2e_grams_total\[(\w+)\]\)\)|"
                           r"cluster:footprint_budget_co2e_grams:increase(\w+)) "
                           r"\+ (?:cluster:footprint_budget_co2e_grams:rate(5m)|"
                           r"sum by \(job, budget\) \(cluster:footprint_budget_co2e_grams:increase(1h)\) / 3600) \* (\d+) \) "
                           r'/ on \(job, budget\) group_right '
-                          r'cluster:footprint_co2e_budget_grams:max\{window="(\w+)", scope="workloads"\}', expr)
+                          r'cluster:footprint_co2e_budget_grams:max\{window="(\w+)", scope=~"workloads\|node_embodied"\}',
+                          expr)
         assert [(k1 or k2, r1 or r2, s, w) for k1, k2, r1, r2, s, w in team] == [
             (k1 or k2, r1 or r2, s, w) for k1, k2, r1, r2, s, w in terms], name
         for raw_kept, recorded_kept, rate5m, rate1h, seconds, window in terms:

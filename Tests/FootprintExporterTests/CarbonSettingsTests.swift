@@ -171,6 +171,8 @@ final class CarbonSettingsTests: XCTestCase {
         ).write(to: URL(fileURLWithPath: path))
         let budgets = try load([("config.file", path)]).budgets
         XCTAssertEqual(budgets.map(\.includeEmbodied), [true, false])
+        // The rules measure a node budget with embodied CO2e by its own counter: its scope says so.
+        XCTAssertEqual(budgets.map(\.scope), ["node_embodied", "node"])
         try Data("budgets: [{name: a, window: 24h, grams: 1, include_embodied: maybe}]".utf8).write(
             to: URL(fileURLWithPath: path))
         XCTAssertTrue(error([("config.file", path)]).contains("include_embodied must be true or false"))

@@ -22,4 +22,12 @@ public struct EmissionBudget: Sendable, Hashable {
         self.grams = grams
         self.match = match
     }
+
+    /// What the budget measures, the `scope` label of `footprint_co2e_budget_grams`: `node`, the node's operational
+    /// CO2e (no `match:`), which the rules read from the node counters; `node_embodied`, the same with embodied CO2e
+    /// (`include_embodied: true`), and `workloads`, the workloads `match:` selects, both of which the rules read from
+    /// the budget's own `footprint_budget_co2e_grams_total`.
+    public var scope: String {
+        match != nil ? "workloads" : includeEmbodied ? "node_embodied" : "node"
+    }
 }

@@ -71,7 +71,7 @@ public enum MetricCatalogue {
     public static let co2eBudget = MetricFamily(
         name: "footprint_co2e_budget_grams", type: .gauge,
         help:
-            "Configured emission budget: grams of CO2e allowed per window; scope is node for a budget of the whole node, workloads for one with match:.",
+            "Configured emission budget: grams of CO2e allowed per window; scope is node for a budget of the whole node, node_embodied for one that also counts embodied CO2e (include_embodied), workloads for one with match:.",
         labelNames: ["budget", "window", "scope"])
     public static let budgetCO2e = MetricFamily(
         name: "footprint_budget_co2e_grams_total", type: .counter,

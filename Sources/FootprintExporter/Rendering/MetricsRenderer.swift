@@ -39,9 +39,7 @@ enum MetricsRenderer {
             durations.append(MetricSample([name], health.lastDurationSeconds))
         }
         let gpuInfo = state.gpus.values.joined().map { MetricSample([$0.device, $0.uuid, $0.name], 1) }
-        let budgets = settings.budgets.map {
-            MetricSample([$0.name, $0.windowLabel, $0.match == nil ? "node" : "workloads"], $0.grams)
-        }
+        let budgets = settings.budgets.map { MetricSample([$0.name, $0.windowLabel, $0.scope], $0.grams) }
         let budgetCO2e = BudgetCounters.definitions(of: settings.budgets).map {
             MetricSample([$0.name], state.budgets.counters[$0.name]?.grams ?? 0)
         }
