@@ -50,8 +50,8 @@ public enum IntensityFileError: Error, Equatable, Sendable, CustomStringConverti
 ///
 /// `intensity` (a number) is required. `valid_until` (RFC 3339, or a number of seconds since the Unix epoch) is
 /// when the value stops holding. `zone` (a string) is shown in the metrics. `fetched_at` (RFC 3339, or seconds) is
-/// when the value was obtained: the reading's age counts from it (the stale limit then notices a job that stopped
-/// writing), from the time of reading when it is absent. Other keys (`source`, anything else) are ignored.
+/// when the value was obtained: the reading's age counts from it, from the time of reading when it is absent (a
+/// job that stopped writing shows by its `valid_until`, which the exporter holds the file's value to). Other keys (`source`, anything else) are ignored.
 public enum IntensityFileFormat {
     /// The reading in `bytes`, read at `nowUnixSeconds`, or why there is none.
     public static func parse(_ bytes: [UInt8], nowUnixSeconds: Double) -> Result<IntensityReading, IntensityFileError> {

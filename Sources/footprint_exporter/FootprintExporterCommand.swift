@@ -75,8 +75,8 @@ struct FootprintExporterCommand: ParsableCommand {
         } catch {
             fail(error.description, code: error.exitCode)
         }
-        // Until a file or provider delivers, the preset or the fixed figure is in force.
-        let startIntensity = configuration.intensityPlan.inForce(lastGood: nil, nowUnixSeconds: 0)
+        // The intensity file has been read by now; a provider's first value comes with the services.
+        let startIntensity = exporter.grid.inForce(nowUnixSeconds: SystemClock().unixSeconds())
         logger.info(
             "listening",
             metadata: [

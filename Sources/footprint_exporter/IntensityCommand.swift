@@ -83,8 +83,9 @@ struct IntensityFetchCommand: ParsableCommand {
                         "--provider must be one of \(GridProvider.allCases.map(\.rawValue).joined(separator: ", ")), not \(self.provider)"
                 ))
         }
-        guard let duration = PrometheusDuration.parse(timeout), duration > .zero else {
-            return .failure(UsageError(message: "--timeout must be a duration such as 10s, not \(timeout)"))
+        guard let duration = PrometheusDuration.parse(timeout), duration > .zero, duration <= .seconds(300) else {
+            return .failure(
+                UsageError(message: "--timeout must be a duration from 1ms to 5m, such as 10s, not \(timeout)"))
         }
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         let zone = zone ?? provider.defaultZone ?? ""
@@ -123,16 +124,13 @@ struct IntensityFetchCommand: ParsableCommand {
 
     /// A token file's content without the line break at its end; never echoed.
     static func secret(from path: String) -> Result<String, UsageError> {
-        let bytes: [UInt8]
+        // The exporter's own reading of --grid.provider.token-file, so that a token file works for both.
         do {
-            bytes = try FileReader.readWhole(path, limit: 64 << 10)
+            return .success(try ProviderPoller.readToken(path))
         } catch {
-            return .failure(UsageError(message: "--token-file: \(error)"))
+            return .failure(
+                UsageError(message: error.message.replacing("grid.provider.token-file", with: "--token-file")))
         }
-        var text = String(decoding: bytes, as: UTF8.self)
-        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-        guard !text.isEmpty else { return .failure(UsageError(message: "--token-file \(path) is empty")) }
-        return .success(text)
     }
 
     /// Writes `bytes` to a temporary file beside `path`, syncs it, makes it mode 0644 and renames it over `path`;

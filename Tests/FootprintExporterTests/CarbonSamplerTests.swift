@@ -1,3 +1,4 @@
+import Dispatch
 import EnergyAccounting
 import GridIntensity
 import HTTPFetch
@@ -249,6 +250,43 @@ final class CarbonSamplerTests: XCTestCase {
             XCTAssertFalse(line.message.contains("secret-token"), line.message)
             for (key, value) in line.metadata { XCTAssertFalse(value.contains("secret-token"), "\(key)=\(value)") }
         }
+    }
+
+    func testAValueFetchedWhileAReloadChangesThePlanIsFetchedAgainAtOnce() throws {
+        let control = GridIntensityControl(
+            plan: IntensityPlan(staticGramsPerKilowattHour: 432.7, live: .provider(.ukCarbonIntensity, zone: "GB")))
+        let inFlight = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let calls = Mutex(0)
+        let poller = ProviderPoller(control: control, logger: noLog, clock: SystemClock()) {
+            request throws(HTTPFetchError) in
+            let call = calls.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            if call == 1 {
+                inFlight.signal()
+                release.wait()
+            }
+            let body =
+                #"{"data":[{"from":"2026-11-30T12:00Z","to":"2099-11-30T12:30Z","intensity":{"forecast":150,"actual":140,"index":"moderate"}}]}"#
+            return HTTPFetchResponse(status: 200, body: Array(body.utf8))
+        }
+        let settings = ProviderSettings(
+            provider: .ukCarbonIntensity, zone: "GB", baseURL: nil, tokenFile: nil, timeoutSeconds: 5,
+            refreshSeconds: 3600)
+        try poller.start(settings)
+        defer { poller.stop() }
+        XCTAssertEqual(inFlight.wait(timeout: .now() + 10), .success)
+        // A reload changes the plan (a fall-back region) while the first fetch is in flight: its value is for the
+        // old plan and dropped, and the poller asks again at once rather than an hour later.
+        control.replacePlan(
+            IntensityPlan(
+                staticGramsPerKilowattHour: 432.7, region: RegionPresets.preset(named: "GB"),
+                live: .provider(.ukCarbonIntensity, zone: "GB")))
+        release.signal()
+        try waitFor { control.lastGood?.gramsPerKilowattHour == 140 }
+        XCTAssertEqual(calls.withLock { $0 }, 2)
     }
 
     /// Waits up to 10 s for `condition`, checking every 10 ms.

@@ -73,7 +73,7 @@ final class CarbonSettingsTests: XCTestCase {
         XCTAssertEqual(withFile.intensityPlan.live, .file(path: "/run/intensity"))
         XCTAssertEqual(withFile.intensityPlan.region?.code, "DE")
         let withProvider = try load([("grid.provider", "uk-carbon-intensity"), ("grid.region", "GB")])
-        XCTAssertEqual(withProvider.intensityPlan.live, .provider(.ukCarbonIntensity, zone: ""))
+        XCTAssertEqual(withProvider.intensityPlan.live, .provider(.ukCarbonIntensity, zone: "GB"))
         XCTAssertEqual(ProviderSettings(withProvider)?.zone, "GB")
     }
 
@@ -99,6 +99,13 @@ final class CarbonSettingsTests: XCTestCase {
         ])
         XCTAssertEqual(ProviderSettings(loopback)?.baseURL, "http://127.0.0.1:8080")
         XCTAssertEqual(ProviderSettings(loopback)?.refreshSeconds, 900)
+    }
+
+    func testTheRefreshMustBeShorterThanTheStaleLimit() {
+        XCTAssertEqual(
+            error([("grid.provider", "uk-carbon-intensity"), ("grid.provider.refresh", "3h")]),
+            "flags: grid.provider.refresh (3h) must be shorter than grid.provider.max-age (2h), or every value goes stale before the next fetch"
+        )
     }
 
     func testTheTokenFileIsReadTrimmedAndNeverEchoed() throws {

@@ -13,7 +13,7 @@ extension ExporterConfiguration {
         if let path = self.gridIntensityFile {
             live = .file(path: path)
         } else if let name = self.gridProvider, let provider = GridProvider(rawValue: name) {
-            live = .provider(provider, zone: self.gridZone)
+            live = .provider(provider, zone: self.gridZone.isEmpty ? (provider.defaultZone ?? "") : self.gridZone)
         }
         return IntensityPlan(
             staticGramsPerKilowattHour: self.gridGramsPerKilowattHour,

@@ -30,6 +30,11 @@ enum CarbonSettingsValidation {
             }
             return
         }
+        if configuration.gridProviderRefresh >= configuration.gridProviderMaxAge {
+            throw ConfigurationError(
+                "\(origin): grid.provider.refresh (\(PrometheusDuration.format(configuration.gridProviderRefresh))) must be shorter than grid.provider.max-age (\(PrometheusDuration.format(configuration.gridProviderMaxAge))), or every value goes stale before the next fetch"
+            )
+        }
         let zone = configuration.gridZone.isEmpty ? (provider.defaultZone ?? "") : configuration.gridZone
         if let problem = ProviderClient.configurationProblem(
             provider: provider, zone: zone, baseURL: configuration.gridProviderURL,

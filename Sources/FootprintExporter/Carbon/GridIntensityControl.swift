@@ -38,11 +38,14 @@ public final class GridIntensityControl: Sendable {
         }
     }
 
-    /// Records a good value of the live source of plan `generation`; ignored when the plan changed meanwhile.
-    public func record(_ reading: IntensityReading, generation: Int? = nil) {
+    /// Records a good value of the live source of plan `generation`; ignored (false) when the plan changed
+    /// meanwhile, and the reader should read again for the new plan.
+    @discardableResult
+    public func record(_ reading: IntensityReading, generation: Int? = nil) -> Bool {
         state.withLock { state in
-            guard generation.map({ $0 == state.generation }) ?? true else { return }
+            guard generation.map({ $0 == state.generation }) ?? true else { return false }
             state.lastGood = reading
+            return true
         }
     }
 

@@ -102,7 +102,8 @@ public final class IntensityFileWatcher: Sendable {
             return
         }
         let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB)
-        let watch = inotify_add_watch(descriptor, FileReader.directory(of: path), mask)
+        let directory = FileReader.directory(of: path)
+        let watch = inotify_add_watch(descriptor, directory.isEmpty ? "." : directory, mask)
         guard watch >= 0 else {
             logger.warning(
                 "cannot watch the intensity file's directory; polling it every \(Self.pollSeconds) s",
@@ -148,7 +149,12 @@ public final class IntensityFileWatcher: Sendable {
         // The value's age counts from its `fetched_at`, else from the file's change time.
         switch IntensityFileFormat.parse(bytes, nowUnixSeconds: changed) {
         case .success(let reading):
-            control.record(reading, generation: generation)
+            guard control.record(reading, generation: generation) else {
+                // A reload changed the plan meanwhile: read again for it.
+                state.withLock { $0.lastSeen = nil }
+                queue.async { self.follow() }
+                return
+            }
             let recovered = state.withLock { state -> Bool in
                 defer { state.lastProblem = nil }
                 return state.lastProblem != nil

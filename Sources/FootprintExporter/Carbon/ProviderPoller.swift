@@ -108,8 +108,9 @@ public final class ProviderPoller: Sendable {
         if let generation { queue.async { self.fetch(generation: generation) } }
     }
 
-    /// Reads a token file: its content without surrounding white space, which must not be empty.
-    static func readToken(_ path: String) throws(ConfigurationError) -> String {
+    /// Reads a token file: its content without surrounding white space, which must not be empty nor hold more than
+    /// one line. `footprint_exporter intensity fetch` reads its token the same way.
+    public static func readToken(_ path: String) throws(ConfigurationError) -> String {
         let bytes: [UInt8]
         do {
             bytes = try FileReader.readWhole(path, limit: 16 << 10)
@@ -155,20 +156,23 @@ public final class ProviderPoller: Sendable {
             }
         }
         guard let next else { return }
-        report(result, settings: settings, planGeneration: planGeneration, nextInSeconds: next - finished)
-        queue.asyncAfter(deadline: .now() + .milliseconds(Int(max(0, next - finished) * 1000))) { [weak self] in
+        let taken = report(result, settings: settings, planGeneration: planGeneration, nextInSeconds: next - finished)
+        // A value fetched for a plan that a reload replaced meanwhile was dropped: fetch again at once.
+        let delay = taken ? max(0, next - finished) : 0
+        queue.asyncAfter(deadline: .now() + .milliseconds(Int(delay * 1000))) { [weak self] in
             self?.fetch(generation: generation)
         }
     }
 
+    /// Records the result; false when a good value was dropped because the plan changed during the fetch.
     private func report(
         _ result: Result<IntensityReading, ProviderFailure>, settings: ProviderSettings, planGeneration: Int,
         nextInSeconds: Double
-    ) {
+    ) -> Bool {
         let provider = settings.provider.rawValue
         switch result {
         case .success(let reading):
-            control.record(reading, generation: planGeneration)
+            guard control.record(reading, generation: planGeneration) else { return false }
             let recovered = state.withLock { state -> Bool in
                 defer { state.loggedReasons = [] }
                 return !state.loggedReasons.isEmpty
@@ -182,6 +186,7 @@ public final class ProviderPoller: Sendable {
             } else {
                 logger.debug("grid intensity fetched", metadata: metadata)
             }
+            return true
         case .failure(let failure):
             control.recordFailure(source: provider, reason: failure.reason)
             let first = state.withLock { $0.loggedReasons.insert(failure.reason).inserted }
@@ -193,6 +198,7 @@ public final class ProviderPoller: Sendable {
                         "retry_in_seconds": "\(Int(nextInSeconds.rounded()))",
                     ])
             }
+            return true
         }
     }
 

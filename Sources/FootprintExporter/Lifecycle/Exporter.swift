@@ -19,7 +19,7 @@ public final class Exporter: Sendable {
     let runningConfiguration: Mutex<ExporterConfiguration>
     let webWatcher: WebConfigWatcher
     /// The grid intensity in force, and the readers of its live source (docs/carbon-data.md).
-    let grid: GridIntensityControl
+    public let grid: GridIntensityControl
     let intensityFileWatcher: IntensityFileWatcher
     let providerPoller: ProviderPoller
 

@@ -35,7 +35,7 @@ public struct GridIntensityService: Service {
     public func run() async throws {
         // The intensity file's watcher started with `Exporter.listen()`.
         do {
-            try exporter.providerPoller.start(ProviderSettings(exporter.configuration))
+            try exporter.providerPoller.start(ProviderSettings(exporter.runningConfiguration.withLock { $0 }))
         } catch {
             // Checked at start-up; the file changed since.
             exporter.logger.error(

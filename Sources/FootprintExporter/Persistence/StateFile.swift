@@ -91,6 +91,7 @@ struct PersistedAttribution: Codable, Sendable, Equatable {
             && workloads.allSatisfy {
                 WorkloadKind(rawValue: $0.kind) != nil && $0.totals.facilityJoules.isFinite
                     && $0.totals.facilityJoules >= 0 && $0.totals.co2eGrams.isFinite && $0.totals.co2eGrams >= 0
+                    && $0.totals.embodiedCO2eGrams.isFinite && $0.totals.embodiedCO2eGrams >= 0
             }
     }
 }
