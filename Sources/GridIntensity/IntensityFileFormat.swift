@@ -73,14 +73,30 @@ public enum IntensityFileFormat {
     /// `valid_until` (when the reading has one), `zone` (when not empty), `source` and `fetched_at` (the
     /// reading's `obtainedAtUnixSeconds`). `parse` gives the reading back, times to the whole second.
     public static func render(_ reading: IntensityReading, source: String) -> [UInt8] {
-        var fields = ["\"intensity\":\(number(reading.gramsPerKilowattHour))"]
-        if let validUntil = reading.validUntilUnixSeconds {
-            fields.append("\"valid_until\":\(string(GridTimestamp.formatRFC3339(validUntil)))")
+        let file = WrittenFile(
+            intensity: reading.gramsPerKilowattHour,
+            validUntil: reading.validUntilUnixSeconds.map(GridTimestamp.formatRFC3339),
+            zone: reading.zone.isEmpty ? nil : reading.zone, source: source,
+            fetchedAt: GridTimestamp.formatRFC3339(reading.obtainedAtUnixSeconds))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding strings and finite numbers cannot fail; a reading is finite (the parsers and the range see to it).
+        return ((try? encoder.encode(file)).map(Array.init) ?? Array("{}".utf8)) + [0x0a]
+    }
+
+    /// The object `render` writes, its keys in alphabetical order.
+    private struct WrittenFile: Encodable {
+        let intensity: Double
+        let validUntil: String?
+        let zone: String?
+        let source: String
+        let fetchedAt: String
+
+        enum CodingKeys: String, CodingKey {
+            case intensity, zone, source
+            case validUntil = "valid_until"
+            case fetchedAt = "fetched_at"
         }
-        if !reading.zone.isEmpty { fields.append("\"zone\":\(string(reading.zone))") }
-        fields.append("\"source\":\(string(source))")
-        fields.append("\"fetched_at\":\(string(GridTimestamp.formatRFC3339(reading.obtainedAtUnixSeconds)))")
-        return Array(("{" + fields.joined(separator: ",") + "}\n").utf8)
     }
 
     private static func parseObject(_ bytes: [UInt8], now: Double) -> Result<IntensityReading, IntensityFileError> {
@@ -206,30 +222,6 @@ public enum IntensityFileFormat {
                 ?? context.debugDescription
         default: "\(error)"
         }
-    }
-
-    /// A number as JSON: integral values without a fraction.
-    private static func number(_ value: Double) -> String {
-        value.rounded() == value && abs(value) < 1e15 ? String(Int(value)) : String(value)
-    }
-
-    /// A string as JSON, quoted and escaped.
-    private static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// One value of the object, whatever its JSON type.

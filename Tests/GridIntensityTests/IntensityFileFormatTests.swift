@@ -103,7 +103,7 @@ private func parse(_ text: String) -> Result<IntensityReading, IntensityFileErro
         let bytes = IntensityFileFormat.render(reading, source: "uk-carbon-intensity")
         #expect(
             String(decoding: bytes, as: UTF8.self)
-                == #"{"intensity":176,"valid_until":"2026-11-01T12:30:00Z","zone":"GB \"south\"","source":"uk-carbon-intensity","fetched_at":"2026-11-01T12:00:12Z"}"#
+                == #"{"fetched_at":"2026-11-01T12:00:12Z","intensity":176,"source":"uk-carbon-intensity","valid_until":"2026-11-01T12:30:00Z","zone":"GB \"south\""}"#
                 + "\n")
         let back = try IntensityFileFormat.parse(bytes, nowUnixSeconds: now + 60).get()
         #expect(
