@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// The timestamps the providers, the intensity file and `Retry-After` use, converted without Foundation's date
 /// parsers: the providers write forms the strict RFC 3339 parsers refuse (`2026-11-01T12:30Z` without seconds, from
 /// the UK API; `2026-11-01T12:00:00.000Z` with milliseconds, from Electricity Maps).
@@ -49,16 +51,10 @@ public enum GridTimestamp {
         return Double(seconds - offsetSeconds) + fraction
     }
 
-    /// RFC 3339 in UTC with whole seconds (`2026-11-01T12:30:00Z`); the fraction is dropped.
+    /// RFC 3339 in UTC with whole seconds (`2026-11-01T12:30:00Z`); the fraction is dropped. Writing needs none of
+    /// the leniency reading does, so Foundation's ISO 8601 format writes it.
     public static func formatRFC3339(_ unixSeconds: Double) -> String {
-        let whole = Int(unixSeconds.rounded(.down))
-        let days = whole >= 0 ? whole / 86_400 : (whole - 86_399) / 86_400
-        let secondOfDay = whole - days * 86_400
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
-        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let yearText = String(repeating: "0", count: max(0, 4 - String(year).count)) + String(year)
-        return
-            "\(yearText)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay % 3600 / 60)):\(two(secondOfDay % 60))Z"
+        Date(timeIntervalSince1970: unixSeconds.rounded(.down)).formatted(.iso8601)
     }
 
     /// Seconds since the Unix epoch for an HTTP date in the preferred form (`Sun, 06 Nov 1994 08:49:37 GMT`,
@@ -108,19 +104,6 @@ public enum GridTimestamp {
         let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The inverse of `daysSinceEpoch`.
-    private static func civilDate(daysSinceEpoch days: Int) -> (year: Int, month: Int, day: Int) {
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
 

@@ -17,6 +17,17 @@ public enum IntensityFileError: Error, Equatable, Sendable, CustomStringConverti
     /// A value outside `IntensityReading.plausibleGramsPerKilowattHour`.
     case outOfRange(Double)
 
+    /// The `reason` label of `footprint_grid_provider_errors_total{provider="file"}` for this refusal.
+    public var reason: String {
+        switch self {
+        case .notFinite, .outOfRange: "out_of_range"
+        case .empty, .notANumber, .invalidJSON, .missingIntensity, .invalidField: "malformed"
+        }
+    }
+
+    /// Every `reason` label of the intensity file, with `unreadable` for a file that cannot be read at all.
+    public static let allReasons = ["unreadable", "malformed", "out_of_range"]
+
     public var description: String {
         switch self {
         case .empty:

@@ -241,7 +241,7 @@ final class CarbonSamplerTests: XCTestCase {
         // A reload with a changed refresh fetches at once: the 401 this time.
         settings.refreshSeconds = 600
         try poller.reload(settings)
-        try waitFor { control.errorCounts(reasons: []).contains { $0.reason == "unauthorized" && $0.count == 1 } }
+        try waitFor { control.errorCounts().contains { $0.reason == "unauthorized" && $0.count == 1 } }
         poller.stop()
         XCTAssertEqual(control.lastGood?.gramsPerKilowattHour, 56, "a failure keeps the last good value")
         XCTAssertEqual(sentTokens.withLock { $0 }, ["secret-token-123", "secret-token-123"])

@@ -127,7 +127,8 @@ final class CarbonSettingsTests: XCTestCase {
             ("embodied.kgco2e", "1300"), ("embodied.lifetime", "4y"), ("embodied.gpu-kgco2e", "164"),
         ])
         .embodied
-        XCTAssertEqual(profile, EmbodiedProfileValues.expected)
+        XCTAssertEqual(
+            profile, EmbodiedProfile(serverKilograms: 1300, gpuKilograms: 164, lifetimeSeconds: 4 * 365 * 86_400))
         XCTAssertTrue(error([("embodied.lifetime", "1h")]).contains("at least 1d"))
     }
 

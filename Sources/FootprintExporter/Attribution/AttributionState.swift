@@ -17,13 +17,18 @@ struct AttributionState: Sendable {
     var loggedOverflow = false
     /// The GPU processes of the last NVML read.
     var gpuProcesses: [GPUProcessShare] = []
-    /// Each workload's IT power over the last sample, all components together, for the live page.
-    var lastWatts: [WorkloadID: Double] = [:]
-    /// Each workload's IT energy in the last sample, all components together, in microjoules: its share of the
-    /// sample's embodied CO2e.
+    /// Each workload's IT energy in the last sample, all components together, in microjoules: its power on the live
+    /// page, and its share of the sample's embodied CO2e.
     var lastMicrojoules: [WorkloadID: UInt64] = [:]
     /// The node's IT energy in the last sample, in microjoules.
     var lastNodeMicrojoules: UInt64 = 0
+    /// The length of the last sample's interval, in seconds.
+    var lastElapsedSeconds: Double = 0
+
+    /// A workload's IT power over the last sample, all components together.
+    func lastWatts(of id: WorkloadID) -> Double {
+        lastElapsedSeconds > 0 ? Double(lastMicrojoules[id] ?? 0) / 1e6 / lastElapsedSeconds : 0
+    }
 }
 
 extension AttributionState {

@@ -35,13 +35,11 @@ enum Attributor {
             Component.allCases.reduce(UInt64(0)) { $0 &+ totals.microjoules($1) }
         }
         defer {
-            state.lastWatts = [:]
             state.lastMicrojoules = [:]
+            state.lastElapsedSeconds = elapsedSeconds
             for (id, totals) in state.ledger.workloads {
                 let now = Component.allCases.reduce(UInt64(0)) { $0 &+ totals.microjoules($1) }
-                let added = now &- (before[id] ?? 0)
-                state.lastMicrojoules[id] = added
-                state.lastWatts[id] = elapsedSeconds > 0 ? Double(added) / 1e6 / elapsedSeconds : 0
+                state.lastMicrojoules[id] = now &- (before[id] ?? 0)
             }
         }
         var outcome = Outcome()

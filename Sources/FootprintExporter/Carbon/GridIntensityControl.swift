@@ -64,11 +64,11 @@ public final class GridIntensityControl: Sendable {
 
     /// Failures by source and reason, with every reason of the live source in force present (at 0 until it fails),
     /// so an alert on `increase()` sees the first failure.
-    public func errorCounts(reasons: [String]) -> [(source: String, reason: String, count: UInt64)] {
+    public func errorCounts() -> [(source: String, reason: String, count: UInt64)] {
         state.withLock { state in
             var counts = state.errors
             if let live = state.plan.live {
-                for reason in reasons { counts[live.errorLabel, default: [:]][reason, default: 0] += 0 }
+                for reason in live.errorReasons { counts[live.errorLabel, default: [:]][reason, default: 0] += 0 }
             }
             return counts.sorted { $0.key < $1.key }.flatMap { source, reasons in
                 reasons.sorted { $0.key < $1.key }.map { (source, $0.key, $0.value) }

@@ -165,7 +165,7 @@ public final class IntensityFileWatcher: Sendable {
                     "path": "\(path)", "grams_per_kwh": "\(reading.gramsPerKilowattHour)", "zone": "\(reading.zone)",
                 ])
         case .failure(let error):
-            reject("\(path): \(error)", reason: Self.reason(error))
+            reject("\(path): \(error)", reason: error.reason)
         }
     }
 
@@ -181,14 +181,6 @@ public final class IntensityFileWatcher: Sendable {
         }
         // A file that returns unchanged after a problem is read again.
         state.withLock { $0.lastSeen = nil }
-    }
-
-    /// The `reason` label of a refused content.
-    static func reason(_ error: IntensityFileError) -> String {
-        switch error {
-        case .notFinite, .outOfRange: "out_of_range"
-        case .empty, .notANumber, .invalidJSON, .missingIntensity, .invalidField: "malformed"
-        }
     }
 
     /// The file's last change (mtime, following links), in seconds since the Unix epoch: the value's age counts from it.

@@ -40,6 +40,14 @@ public struct IntensityPlan: Sendable, Hashable {
             }
         }
 
+        /// Every `reason` of `footprint_grid_provider_errors_total` this source can count.
+        public var errorReasons: [String] {
+            switch self {
+            case .file: IntensityFileError.allReasons
+            case .provider: ProviderFailure.allReasons
+            }
+        }
+
         /// The name in `footprint_grid_provider_errors_total{provider}`: the provider's, or `file`.
         public var errorLabel: String {
             switch self {

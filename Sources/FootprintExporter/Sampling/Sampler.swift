@@ -151,7 +151,7 @@ public final class Sampler: Sendable {
             ?? IntensityInForce(gramsPerKilowattHour: sampleSettings.gridGramsPerKilowattHour, source: .static)
         sampleSettings.gridGramsPerKilowattHour = intensity.gramsPerKilowattHour
         let settings = sampleSettings
-        let gridErrors = grid?.errorCounts(reasons: GridErrorReasons.reasons(for: grid?.plan.live)) ?? []
+        let gridErrors = grid?.errorCounts() ?? []
         let deadline = DispatchTime.now() + .nanoseconds(readDeadlineNanoseconds)
         // A source with nothing to read on this node (no powercap, no NVML, no GPUs) is looked at again only every
         // `absentRecheckSamples` samples, so a VM does not rescan sysfs for hardware it lacks every interval.

@@ -130,7 +130,7 @@ public struct Summary: Codable, Sendable, Equatable {
                 let names = attribution.names[id] ?? WorkloadNames()
                 return Workload(
                     kind: id.kind.rawValue, workload: id.name, name: displayName(id, names),
-                    powerWatts: attribution.lastWatts[id] ?? 0,
+                    powerWatts: attribution.lastWatts(of: id),
                     energyJoules: Double(Component.allCases.reduce(0) { $0 &+ totals.microjoules($1) }) / 1e6,
                     co2eGrams: totals.co2eGrams)
             }
